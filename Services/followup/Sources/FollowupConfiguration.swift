@@ -1,0 +1,15 @@
+import Foundation
+import YunzhenContracts
+import YunzhenServiceKit
+
+/// Everything followup reads from the environment at start-up.
+public struct FollowupConfiguration: ProcessConfiguration {
+    public var server: ServerSettings
+    /// `<YUNZHEN_DATA>/followup/`
+    public var dataDirectory: URL
+
+    public init(environment: EnvironmentReader) throws(ConfigurationError) {
+        server = try .read(from: environment, defaultPort: ServiceName.followup.defaultPort)
+        dataDirectory = try DataRoot.directory(for: .followup, environment: environment)
+    }
+}

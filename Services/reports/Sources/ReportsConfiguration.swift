@@ -1,0 +1,15 @@
+import Foundation
+import YunzhenContracts
+import YunzhenServiceKit
+
+/// Everything reports reads from the environment at start-up.
+public struct ReportsConfiguration: ProcessConfiguration {
+    public var server: ServerSettings
+    /// `<YUNZHEN_DATA>/reports/`
+    public var dataDirectory: URL
+
+    public init(environment: EnvironmentReader) throws(ConfigurationError) {
+        server = try .read(from: environment, defaultPort: ServiceName.reports.defaultPort)
+        dataDirectory = try DataRoot.directory(for: .reports, environment: environment)
+    }
+}

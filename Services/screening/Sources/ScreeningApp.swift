@@ -1,0 +1,27 @@
+import Foundation
+import Hummingbird
+import Logging
+import YunzhenServiceKit
+import YunzhenStorage
+
+/// Composition root of the screening service.
+public func buildApplication(configuration: ScreeningConfiguration, logger: Logger) async throws -> some ApplicationProtocol {
+    let database = try ServiceDatabase.open(
+        directory: configuration.dataDirectory,
+        name: "screening",
+        migrator: ScreeningMigrations.migrator,
+        logger: logger
+    )
+    return ServiceApplication.make(name: "screening", router: buildRouter(database: database), settings: configuration.server, logger: logger)
+}
+
+/// The screening router over `database`; tests build it on an in-memory database.
+public func buildRouter(database: ServiceDatabase) -> Router<ServiceRequestContext> {
+    ServiceApplication.makeDomainRouter(database: database, openAPIDocument: ScreeningAPI.openAPIDocument)
+}
+
+/// Screening's published HTTP API.
+public enum ScreeningAPI {
+    /// The OpenAPI 3.1 document in `Services/screening/Sources/openapi.yaml`.
+    public static let openAPIDocument: [UInt8] = PackageResources.openapi_yaml
+}

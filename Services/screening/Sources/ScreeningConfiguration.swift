@@ -1,0 +1,15 @@
+import Foundation
+import YunzhenContracts
+import YunzhenServiceKit
+
+/// Everything screening reads from the environment at start-up.
+public struct ScreeningConfiguration: ProcessConfiguration {
+    public var server: ServerSettings
+    /// `<YUNZHEN_DATA>/screening/`
+    public var dataDirectory: URL
+
+    public init(environment: EnvironmentReader) throws(ConfigurationError) {
+        server = try .read(from: environment, defaultPort: ServiceName.screening.defaultPort)
+        dataDirectory = try DataRoot.directory(for: .screening, environment: environment)
+    }
+}

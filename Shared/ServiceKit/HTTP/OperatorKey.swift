@@ -1,0 +1,37 @@
+import Hummingbird
+
+/// The interim operator credential for catalogue writes, until staff accounts and signed tokens replace it
+/// (issue 4). A deployment sets a long random key (`openssl rand -hex 32`); a request proves it holds the key
+/// with `Authorization: Bearer <key>`.
+public struct OperatorKey: Sendable, Equatable {
+    private let bytes: [UInt8]
+
+    public init(_ key: String, variable: String) throws(ConfigurationError) {
+        guard key.utf8.count >= 32 else {
+            throw ConfigurationError(variable: variable, problem: "must be at least 32 characters (e.g. `openssl rand -hex 32`)")
+        }
+        bytes = Array(key.utf8)
+    }
+
+    /// Throws 401 unless the request carries this key as a bearer token.
+    public func authorize(_ request: Request) throws(Problem) {
+        guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else {
+            throw .unauthorized("This operation needs `Authorization: Bearer <operator key>`.")
+        }
+        let presented = Array(header.utf8.dropFirst("bearer ".count))
+        guard Self.constantTimeEquals(presented, bytes) else {
+            throw .unauthorized("The operator key is not valid.")
+        }
+    }
+
+    /// Compares without stopping at the first difference, so response time does not reveal how much matched.
+    static func constantTimeEquals(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
+        var difference = UInt8(truncatingIfNeeded: lhs.count ^ rhs.count)
+        for index in 0..<max(lhs.count, rhs.count) {
+            let left = index < lhs.count ? lhs[index] : 0
+            let right = index < rhs.count ? rhs[index] : 0
+            difference |= left ^ right
+        }
+        return difference == 0
+    }
+}

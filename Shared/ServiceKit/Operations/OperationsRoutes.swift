@@ -1,0 +1,48 @@
+import Hummingbird
+
+/// The routes every process answers for operators and the edge: liveness, readiness, metrics and the OpenAPI
+/// document. The edge never forwards these from the public (see `EdgeRouting`).
+public enum OperationsRoutes {
+    /// Adds `/health/live`, `/health/ready`, `/metrics` and `/openapi.yaml` to `router`.
+    /// - Parameter readiness: true when the process can serve (for a service: its database is open and migrated).
+    public static func add(
+        to router: Router<ServiceRequestContext>,
+        openAPIDocument: [UInt8],
+        metricsFromLoopbackOnly: Bool = false,
+        readiness: @escaping @Sendable () async -> Bool
+    ) {
+        router.get("/health/live") { _, _ in
+            HealthStatus(status: "live")
+        }
+        router.get("/health/ready") { _, _ in
+            guard await readiness() else {
+                throw Problem(.serviceUnavailable, code: "not-ready", detail: "The service is starting or its database is unavailable.")
+            }
+            return HealthStatus(status: "ready")
+        }
+        router.get("/metrics") { _, context in
+            if metricsFromLoopbackOnly && !context.isFromLoopback {
+                throw Problem.notFound("Nothing is at GET /metrics.")
+            }
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: ServiceMetrics.exposition()))
+            )
+        }
+        let document = ByteBuffer(bytes: openAPIDocument)
+        router.get("/openapi.yaml") { _, _ in
+            Response(
+                status: .ok,
+                headers: [.contentType: "application/yaml; charset=utf-8", .cacheControl: "no-cache"],
+                body: .init(byteBuffer: document)
+            )
+        }
+    }
+}
+
+/// The body of `/health/live` and `/health/ready`.
+public struct HealthStatus: ResponseCodable, Equatable {
+    public var status: String
+    public init(status: String) { self.status = status }
+}

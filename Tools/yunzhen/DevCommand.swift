@@ -1,0 +1,130 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import YunzhenCallout
+import YunzhenContracts
+
+/// `yunzhen dev`: runs the five services and the edge from one folder of built executables, for local work.
+struct DevCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dev",
+        abstract: "Start all six processes with one data root; restart any that crashes; Ctrl-C stops them all."
+    )
+
+    @Option(help: "Data root shared by the services (databases, queue).")
+    var data: String = ".data/dev"
+
+    @Option(help: "Folder with the built executables (default: the folder of this yunzhen executable).")
+    var bin: String?
+
+    @Option(help: "Folder of the web clients the edge serves.")
+    var publicDir: String = "Services/edge/Public"
+
+    @Option(help: "The edge's public port.")
+    var edgePort: Int = defaultEdgePort
+
+    @Option(help: "Services listen on base+1 … base+5 (registration, reports, consult, followup, screening).")
+    var servicePortBase: Int = 8100
+
+    @Option(help: "Load the seeds in this folder once every service is ready.")
+    var seed: String?
+
+    mutating func run() async throws {
+        let dataRoot = URL(fileURLWithPath: data).standardizedFileURL
+        try FileManager.default.createDirectory(at: dataRoot, withIntermediateDirectories: true)
+        let binDirectory = bin.map { URL(fileURLWithPath: $0).standardizedFileURL } ?? Self.ownDirectory()
+        let publicDirectory = URL(fileURLWithPath: publicDir).standardizedFileURL
+        let operatorKey = try OperatorKeyFile.loadOrCreate(in: dataRoot)
+
+        var environment = ProcessInfo.processInfo.environment
+        environment["YUNZHEN_DATA"] = dataRoot.path
+        environment["YUNZHEN_LOG_FORMAT"] = environment["YUNZHEN_LOG_FORMAT"] ?? "text"
+        environment["NOTIFY_SOCKET"] = nil
+
+        var children: [ChildSpec] = []
+        for service in ServiceName.allCases {
+            var childEnvironment = environment
+            childEnvironment["YUNZHEN_PORT"] = "\(servicePortBase + service.portOffset)"
+            if service == .registration { childEnvironment["YUNZHEN_OPERATOR_KEY"] = operatorKey }
+            children.append(ChildSpec(name: service.rawValue, executable: binDirectory.appendingPathComponent(service.rawValue), environment: childEnvironment))
+        }
+        var edgeEnvironment = environment
+        edgeEnvironment["YUNZHEN_PORT"] = "\(edgePort)"
+        edgeEnvironment["YUNZHEN_EDGE_PUBLIC_DIR"] = publicDirectory.path
+        for service in ServiceName.allCases {
+            edgeEnvironment[service.upstreamVariable] = "http://127.0.0.1:\(servicePortBase + service.portOffset)"
+        }
+        children.append(ChildSpec(name: "edge", executable: binDirectory.appendingPathComponent("edge"), environment: edgeEnvironment))
+
+        for child in children where !FileManager.default.isExecutableFile(atPath: child.executable.path) {
+            throw ValidationError("\(child.executable.path) is missing: build first (`swift build -c release`), or pass --bin.")
+        }
+
+        let supervisor = Supervisor(children: children)
+        supervisor.start()
+        let edge = "http://127.0.0.1:\(edgePort)"
+        let client = CalloutClient()
+        if await PlatformProbe.waitUntilReady(edge: edge, client: client, timeout: .seconds(60)) {
+            if let seed {
+                do {
+                    let summary = try await Seeder(edge: edge, operatorKey: operatorKey, client: client).load(from: URL(fileURLWithPath: seed))
+                    supervisor.say("seeded: \(summary)")
+                } catch {
+                    supervisor.say("seeding failed: \(error)")
+                }
+            }
+            supervisor.say(
+                """
+                yunzhen is running (data in \(dataRoot.path)). Ctrl-C stops everything.
+                  patient app     http://localhost:\(edgePort)/
+                  platform health http://localhost:\(edgePort)/health
+                  service APIs    http://localhost:\(edgePort)/api/<service>/openapi.yaml
+                """
+            )
+        } else {
+            supervisor.say("not every service became ready within 60 s; see the log lines above (still supervising)")
+        }
+        await supervisor.waitUntilStopped()
+    }
+
+    static func ownDirectory() -> URL {
+        URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+    }
+}
+
+/// The operator key of a development data root: made once, kept in `<data>/operator.key` (mode 0600).
+enum OperatorKeyFile {
+    static func loadOrCreate(in dataRoot: URL) throws -> String {
+        let file = dataRoot.appendingPathComponent("operator.key")
+        if let existing = try? String(contentsOf: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
+            existing.count >= 32
+        {
+            return existing
+        }
+        var generator = SystemRandomNumberGenerator()
+        let key = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+        FileManager.default.createFile(atPath: file.path, contents: Data(key.utf8), attributes: [.posixPermissions: 0o600])
+        return key
+    }
+
+    static func load(from dataRoot: URL) -> String? {
+        try? String(contentsOf: dataRoot.appendingPathComponent("operator.key"), encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+/// Polls the edge's `/health` until every service is ready.
+enum PlatformProbe {
+    static func waitUntilReady(edge: String, client: CalloutClient, timeout: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let response = try? await client.execute(CalloutRequest(url: edge + "/health", timeout: .seconds(3))),
+                response.status == 200
+            {
+                return true
+            }
+            try? await Task.sleep(for: .milliseconds(200))
+        }
+        return false
+    }
+}
