@@ -47,7 +47,10 @@ var targets: [Target] = [
     ),
     .target(
         name: "YunzhenTesting",
-        dependencies: ["YunzhenServiceKit", "YunzhenStorage", hummingbird, hummingbirdTesting, grdb],
+        dependencies: [
+            "YunzhenServiceKit", "YunzhenStorage", hummingbird, hummingbirdTesting, grdb, logging,
+            .product(name: "Yams", package: "Yams"),
+        ],
         path: "Shared/Testing"
     ),
 
@@ -76,19 +79,24 @@ var targets: [Target] = [
     // MARK: Tests
     .testTarget(
         name: "SharedTests",
-        dependencies: ["YunzhenServiceKit", "YunzhenStorage", "YunzhenCallout", "YunzhenTesting", hummingbird, hummingbirdTesting, grdb],
+        dependencies: [
+            "YunzhenServiceKit", "YunzhenStorage", "YunzhenCallout", "YunzhenTesting", hummingbird, hummingbirdTesting, grdb,
+            logging,
+        ],
         path: "Tests/SharedTests"
     ),
     .testTarget(
         name: "EdgeTests",
-        dependencies: ["EdgeService", "YunzhenServiceKit", "YunzhenTesting", "YunzhenContracts", hummingbird, hummingbirdTesting],
+        dependencies: [
+            "EdgeService", "YunzhenServiceKit", "YunzhenTesting", "YunzhenContracts", "YunzhenCallout", hummingbird,
+            hummingbirdTesting,
+        ],
         path: "Tests/EdgeTests"
     ),
     .testTarget(
         name: "ServicesTests",
         dependencies: services.map { .target(name: $0.module) } + [
-            "YunzhenServiceKit", "YunzhenTesting", "YunzhenContracts", hummingbird, hummingbirdTesting, grdb,
-            .product(name: "Yams", package: "Yams"),
+            "YunzhenServiceKit", "YunzhenTesting", "YunzhenContracts", "YunzhenStorage", hummingbird, hummingbirdTesting, grdb,
         ],
         path: "Tests/ServicesTests"
     ),

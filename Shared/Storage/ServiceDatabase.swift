@@ -25,6 +25,9 @@ public struct ServiceDatabase: Sendable {
         )
         let path = directory.appendingPathComponent("\(name).sqlite").path
         let pool = try DatabasePool(path: path, configuration: makeConfiguration())
+        // Opening a pool switches its writer to WAL with `synchronous=NORMAL`, after `prepareDatabase` ran;
+        // the writer is one long-lived connection, so setting it again here holds for the process's life.
+        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         try migrator.migrate(pool)
         logger.debug("database ready", metadata: ["path": "\(path)"])
         return ServiceDatabase(writer: pool, migrator: migrator)

@@ -24,7 +24,7 @@ struct DepartmentRoutes {
             }
             try operatorKey.authorize(request)
             let id = DepartmentID(try context.parameters.require("id"))
-            let upsert = try await request.decode(as: DepartmentUpsert.self, context: context)
+            let upsert = try await request.decodeJSON(as: DepartmentUpsert.self, context: context)
             do throws(DepartmentRules.Violation) {
                 try DepartmentRules.validate(id)
                 try DepartmentRules.validate(upsert)
