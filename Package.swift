@@ -31,7 +31,7 @@ var targets: [Target] = [
     ),
     .target(
         name: "YunzhenCallout",
-        dependencies: ["CCurl", logging, .product(name: "Atomics", package: "swift-atomics")],
+        dependencies: ["CCurl", logging],
         path: "Shared/Callout"
     ),
     .target(
@@ -73,14 +73,16 @@ var targets: [Target] = [
             "YunzhenContracts", "YunzhenCallout", logging,
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ],
-        path: "Tools/yunzhen"
+        path: "Tools/yunzhen",
+        exclude: ["README.md"]
     ),
 
     // MARK: Tests
     .testTarget(
         name: "SharedTests",
         dependencies: [
-            "YunzhenServiceKit", "YunzhenStorage", "YunzhenCallout", "YunzhenTesting", hummingbird, hummingbirdTesting, grdb,
+            "YunzhenServiceKit", "YunzhenStorage", "YunzhenCallout", "YunzhenTesting", hummingbird, hummingbirdTesting,
+            grdb,
             logging,
         ],
         path: "Tests/SharedTests"
@@ -96,7 +98,8 @@ var targets: [Target] = [
     .testTarget(
         name: "ServicesTests",
         dependencies: services.map { .target(name: $0.module) } + [
-            "YunzhenServiceKit", "YunzhenTesting", "YunzhenContracts", "YunzhenStorage", hummingbird, hummingbirdTesting, grdb,
+            "YunzhenServiceKit", "YunzhenTesting", "YunzhenContracts", "YunzhenStorage", hummingbird,
+            hummingbirdTesting, grdb,
         ],
         path: "Tests/ServicesTests"
     ),
@@ -134,7 +137,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
-        .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

@@ -11,7 +11,8 @@ public final class CalloutClient: Sendable {
     private let engine: CurlEngine
     public let configuration: CalloutConfiguration
 
-    public init(configuration: CalloutConfiguration = CalloutConfiguration(), logger: Logger = Logger(label: "callout")) {
+    public init(configuration: CalloutConfiguration = CalloutConfiguration(), logger: Logger = Logger(label: "callout"))
+    {
         _ = CurlGlobal.initialized
         self.configuration = configuration
         self.engine = CurlEngine(configuration: configuration, logger: logger)
@@ -87,7 +88,8 @@ final class Transfer: @unchecked Sendable {
         guard !request.method.isEmpty, request.method.utf8.allSatisfy({ $0 > 32 && $0 < 127 }) else {
             throw .invalidRequest(reason: "invalid method \(request.method)")
         }
-        for header in request.headers where header.name.contains(where: { $0 == ":" || $0.isNewline })
+        for header in request.headers
+        where header.name.contains(where: { $0 == ":" || $0.isNewline })
             || header.value.contains(where: \.isNewline)
         {
             throw .invalidRequest(reason: "invalid header \(header.name)")
@@ -135,7 +137,9 @@ final class Transfer: @unchecked Sendable {
             yz_easy_setopt_offset(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count))
             body.withUnsafeBytes { bytes in
                 // COPYPOSTFIELDS: libcurl keeps its own copy, so the Swift array's lifetime does not matter.
-                yz_easy_setopt_pointer(easy, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!))
+                yz_easy_setopt_pointer(
+                    easy, CURLOPT_COPYPOSTFIELDS,
+                    UnsafeMutableRawPointer(mutating: bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!))
             }
             yz_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, method)
         case ("POST", nil), ("PUT", nil), ("PATCH", nil):
@@ -175,20 +179,41 @@ final class Transfer: @unchecked Sendable {
         return count
     }
 
+    /// Parses one header line as libcurl hands it over (`Name: value\r\n`), on bytes: this runs for every
+    /// header of every response the edge forwards.
     func appendHeaderLine(_ buffer: UnsafeMutablePointer<CChar>, count: Int) {
-        let line = buffer.withMemoryRebound(to: UInt8.self, capacity: count) { bytes in
-            String(decoding: UnsafeBufferPointer(start: bytes, count: count), as: UTF8.self)
+        buffer.withMemoryRebound(to: UInt8.self, capacity: count) { start in
+            let line = UnsafeBufferPointer(start: start, count: count)
+            if line.starts(with: Self.statusLinePrefix) {
+                // A new status line (after `100 Continue` or an interim response): headers start again.
+                responseHeaders.removeAll(keepingCapacity: true)
+                return
+            }
+            guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > 0 else { return }
+            var nameEnd = colon
+            while nameEnd > 0, Self.isBlank(line[nameEnd - 1]) { nameEnd -= 1 }
+            var valueStart = colon + 1
+            var valueEnd = line.count
+            while valueStart < valueEnd, Self.isBlank(line[valueStart]) { valueStart += 1 }
+            while valueEnd > valueStart, Self.isBlank(line[valueEnd - 1]) { valueEnd -= 1 }
+            guard nameEnd > 0 else { return }
+            let name = String(decoding: UnsafeBufferPointer(rebasing: line[0..<nameEnd]), as: UTF8.self)
+            let value = String(decoding: UnsafeBufferPointer(rebasing: line[valueStart..<valueEnd]), as: UTF8.self)
+            responseHeaders.append((name: name, value: value))
+            // Size the body once instead of growing it chunk by chunk.
+            if nameEnd == 14, name.lowercased() == "content-length", let length = Int(value),
+                length <= maximumResponseBytes
+            {
+                responseBody.reserveCapacity(length)
+            }
         }
-        if line.hasPrefix("HTTP/") {
-            // A new status line (after `100 Continue` or an interim response): headers start again.
-            responseHeaders.removeAll(keepingCapacity: true)
-            return
-        }
-        guard let colon = line.firstIndex(of: ":") else { return }
-        let name = line[..<colon].trimmingCharacters(in: .whitespaces)
-        let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !name.isEmpty else { return }
-        responseHeaders.append((name: name, value: value))
+    }
+
+    private static let statusLinePrefix = Array("HTTP/".utf8)
+
+    private static func isBlank(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\r")
+            || byte == UInt8(ascii: "\n")
     }
 
     /// Builds the outcome once libcurl reports the exchange finished with `code`.

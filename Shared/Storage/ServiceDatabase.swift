@@ -20,7 +20,7 @@ public struct ServiceDatabase: Sendable {
         try FileManager.default.createDirectory(
             at: directory,
             withIntermediateDirectories: true,
-            // Patient data: readable by the service's own user only (the umask may loosen nothing further).
+            // Patient data: no access for other users (applies when the folder is created here).
             attributes: [.posixPermissions: 0o750]
         )
         let path = directory.appendingPathComponent("\(name).sqlite").path

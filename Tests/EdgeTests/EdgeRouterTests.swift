@@ -71,7 +71,8 @@ import YunzhenTesting
     @Test func bodyOverTheLimitIs413() async throws {
         try await Self.withEdge { client in
             let body = ByteBuffer(repeating: UInt8(ascii: "a"), count: 2048)
-            try await client.execute(uri: "/api/registration/departments/x", method: .put, body: body) { response throws in
+            try await client.execute(uri: "/api/registration/departments/x", method: .put, body: body) {
+                response throws in
                 #expect(response.status == .contentTooLarge)
                 #expect(try Self.problem(response).detail.contains("1024"))
             }
@@ -120,4 +121,3 @@ import YunzhenTesting
         #expect(try OpenAPICoverage.undocumentedRoutes(of: router, in: EdgeAPI.openAPIDocument) == [])
     }
 }
-

@@ -11,7 +11,9 @@ import YunzhenContracts
     }
 
     @Test func unknownServiceIsNamed() {
-        #expect(throws: ProxyRules.Rejection.unknownService("billing")) { try ProxyRules.target(forRawPath: "/api/billing/x") }
+        #expect(throws: ProxyRules.Rejection.unknownService("billing")) {
+            try ProxyRules.target(forRawPath: "/api/billing/x")
+        }
     }
 
     @Test(arguments: [
@@ -29,7 +31,10 @@ import YunzhenContracts
         #expect(throws: ProxyRules.Rejection.unsafePath) { try ProxyRules.target(forRawPath: path) }
     }
 
-    @Test(arguments: ["/api/reports/metrics", "/api/reports/health/ready", "/api/reports/Health/live", "/api/reports/internal/replay", "/api/reports/%6detrics"])
+    @Test(arguments: [
+        "/api/reports/metrics", "/api/reports/health/ready", "/api/reports/Health/live", "/api/reports/internal/replay",
+        "/api/reports/%6detrics",
+    ])
     func operationsRoutesAreNeverForwarded(path: String) {
         #expect(throws: ProxyRules.Rejection.internalRoute) { try ProxyRules.target(forRawPath: path) }
     }

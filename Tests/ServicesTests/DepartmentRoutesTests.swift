@@ -2,20 +2,25 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import RegistrationService
 import Testing
 import YunzhenContracts
 import YunzhenServiceKit
 import YunzhenStorage
 
-import RegistrationService
-
 @Suite struct DepartmentRoutesTests {
     static let key = String(repeating: "k", count: 40)
 
-    static func withRegistration(operatorKey: String? = key, _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+    static func withRegistration(
+        operatorKey: String? = key, _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void
+    )
+        async throws
+    {
         let database = try ServiceDatabase.inMemory(migrator: RegistrationMigrations.migrator)
-        let router = buildRouter(database: database, operatorKey: try operatorKey.map { try OperatorKey($0, variable: "K") })
-        let app = ServiceApplication.make(name: "registration", router: router, settings: ServerSettings(port: 0), logger: Logger(label: "t"))
+        let router = buildRouter(
+            database: database, operatorKey: try operatorKey.map { try OperatorKey($0, variable: "K") })
+        let app = ServiceApplication.make(
+            name: "registration", router: router, settings: ServerSettings(port: 0), logger: Logger(label: "t"))
         try await app.test(.router, body)
     }
 
@@ -32,18 +37,28 @@ import RegistrationService
 
     @Test func operatorCreatesThenUpdatesAndPatientsSeeIt() async throws {
         try await Self.withRegistration { client in
-            try await client.execute(uri: "/departments/hematology", method: .put, headers: Self.authorized, body: try Self.json(Self.hematology)) {
+            try await client.execute(
+                uri: "/departments/hematology", method: .put, headers: Self.authorized,
+                body: try Self.json(Self.hematology)
+            ) {
                 #expect($0.status == .created)
             }
             var renamed = Self.hematology
             renamed.nameEn = "Haematology"
-            try await client.execute(uri: "/departments/hematology", method: .put, headers: Self.authorized, body: try Self.json(renamed)) {
+            try await client.execute(
+                uri: "/departments/hematology", method: .put, headers: Self.authorized, body: try Self.json(renamed)
+            ) {
                 #expect($0.status == .ok)
             }
             let list = try await client.execute(uri: "/departments", method: .get) {
                 try JSONDecoder().decode(DepartmentList.self, from: Data(buffer: $0.body))
             }
-            #expect(list.departments == [Department(id: DepartmentID("hematology"), name: "血液科", nameEn: "Haematology", description: "Blood diseases")])
+            #expect(
+                list.departments == [
+                    Department(
+                        id: DepartmentID("hematology"), name: "血液科", nameEn: "Haematology",
+                        description: "Blood diseases")
+                ])
             let one = try await client.execute(uri: "/departments/hematology", method: .get) {
                 try JSONDecoder().decode(Department.self, from: Data(buffer: $0.body))
             }
@@ -62,12 +77,16 @@ import RegistrationService
 
     @Test func writesNeedTheOperatorKey() async throws {
         try await Self.withRegistration { client in
-            try await client.execute(uri: "/departments/hematology", method: .put, body: try Self.json(Self.hematology)) { response throws in
+            try await client.execute(uri: "/departments/hematology", method: .put, body: try Self.json(Self.hematology))
+            {
+                response throws in
                 #expect(response.status == .unauthorized)
                 #expect(response.headers[.wwwAuthenticate] == "Bearer")
             }
             let wrong: HTTPFields = [.authorization: "Bearer \(String(repeating: "x", count: 40))"]
-            try await client.execute(uri: "/departments/hematology", method: .put, headers: wrong, body: try Self.json(Self.hematology)) {
+            try await client.execute(
+                uri: "/departments/hematology", method: .put, headers: wrong, body: try Self.json(Self.hematology)
+            ) {
                 #expect($0.status == .unauthorized)
             }
             let list = try await client.execute(uri: "/departments", method: .get) {
@@ -79,7 +98,10 @@ import RegistrationService
 
     @Test func withoutAConfiguredKeyNobodyMayWrite() async throws {
         try await Self.withRegistration(operatorKey: nil) { client in
-            try await client.execute(uri: "/departments/hematology", method: .put, headers: Self.authorized, body: try Self.json(Self.hematology)) { response throws in
+            try await client.execute(
+                uri: "/departments/hematology", method: .put, headers: Self.authorized,
+                body: try Self.json(Self.hematology)
+            ) { response throws in
                 #expect(response.status == .forbidden)
                 #expect(try Self.problem(response).detail.contains("YUNZHEN_OPERATOR_KEY"))
             }
@@ -88,16 +110,25 @@ import RegistrationService
 
     @Test func invalidFieldsAreNamed() async throws {
         try await Self.withRegistration { client in
-            try await client.execute(uri: "/departments/Bad_Code", method: .put, headers: Self.authorized, body: try Self.json(Self.hematology)) { response throws in
+            try await client.execute(
+                uri: "/departments/Bad_Code", method: .put, headers: Self.authorized,
+                body: try Self.json(Self.hematology)
+            ) { response throws in
                 #expect(response.status == .unprocessableContent)
                 #expect(try Self.problem(response).detail.hasPrefix("`id`"))
             }
             let blank = DepartmentUpsert(name: "  ", nameEn: "Hematology", description: "")
-            try await client.execute(uri: "/departments/hematology", method: .put, headers: Self.authorized, body: try Self.json(blank)) { response throws in
+            try await client.execute(
+                uri: "/departments/hematology", method: .put, headers: Self.authorized, body: try Self.json(blank)
+            ) {
+                response throws in
                 #expect(response.status == .unprocessableContent)
                 #expect(try Self.problem(response).detail == "`name` must not be empty.")
             }
-            try await client.execute(uri: "/departments/hematology", method: .put, headers: Self.authorized, body: ByteBuffer(string: "{not json")) { response throws in
+            try await client.execute(
+                uri: "/departments/hematology", method: .put, headers: Self.authorized,
+                body: ByteBuffer(string: "{not json")
+            ) { response throws in
                 #expect(response.status == .badRequest)
                 #expect(try Self.problem(response).code == "invalid-body")
             }

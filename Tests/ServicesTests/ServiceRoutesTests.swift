@@ -1,17 +1,16 @@
+import ConsultService
+import FollowupService
 import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import RegistrationService
+import ReportsService
+import ScreeningService
 import Testing
 import YunzhenServiceKit
 import YunzhenStorage
 import YunzhenTesting
-
-import ConsultService
-import FollowupService
-import RegistrationService
-import ReportsService
-import ScreeningService
 
 /// What every domain service shares: its API document describes each route, and it is ready once migrated.
 @Suite struct ServiceRoutesTests {
@@ -23,7 +22,8 @@ import ScreeningService
 
     static let cases: [Case] = [
         Case(description: "registration", document: RegistrationAPI.openAPIDocument) {
-            RegistrationService.buildRouter(database: try .inMemory(migrator: RegistrationMigrations.migrator), operatorKey: nil)
+            RegistrationService.buildRouter(
+                database: try .inMemory(migrator: RegistrationMigrations.migrator), operatorKey: nil)
         },
         Case(description: "reports", document: ReportsAPI.openAPIDocument) {
             ReportsService.buildRouter(database: try .inMemory(migrator: ReportsMigrations.migrator))
@@ -47,7 +47,9 @@ import ScreeningService
 
     @Test(arguments: cases)
     func readyOnceTheDatabaseIsMigrated(service: Case) async throws {
-        let app = ServiceApplication.make(name: service.description, router: try service.router(), settings: ServerSettings(port: 0), logger: Logger(label: "t"))
+        let app = ServiceApplication.make(
+            name: service.description, router: try service.router(), settings: ServerSettings(port: 0),
+            logger: Logger(label: "t"))
         try await app.test(.router) { client in
             try await client.execute(uri: "/health/ready", method: .get) { #expect($0.status == .ok) }
             try await client.execute(uri: "/openapi.yaml", method: .get) { #expect($0.status == .ok) }
@@ -57,6 +59,7 @@ import ScreeningService
     @Test func coverageCheckNoticesAnUndocumentedRoute() throws {
         let router = try Self.cases[1].router()
         router.get("/secret-route") { _, _ in "x" }
-        #expect(try OpenAPICoverage.undocumentedRoutes(of: router, in: ReportsAPI.openAPIDocument) == ["GET /secret-route"])
+        #expect(
+            try OpenAPICoverage.undocumentedRoutes(of: router, in: ReportsAPI.openAPIDocument) == ["GET /secret-route"])
     }
 }

@@ -36,7 +36,8 @@ import YunzhenTesting
             return "late"
         }
         router.get("/big") { _, _ in String(repeating: "x", count: 100_000) }
-        return ServiceApplication.make(name: "server", router: router, settings: ServerSettings(port: 0), logger: Logger(label: "server"))
+        return ServiceApplication.make(
+            name: "server", router: router, settings: ServerSettings(port: 0), logger: Logger(label: "server"))
     }
 
     static func withServer(_ body: @escaping @Sendable (String) async throws -> Void) async throws {
@@ -50,7 +51,10 @@ import YunzhenTesting
         defer { client.shutdown() }
         try await Self.withServer { base in
             let response = try await client.execute(
-                CalloutRequest(method: "POST", url: base + "/echo", headers: [(name: "Content-Type", value: "text/plain")], body: Array("患者 data".utf8))
+                CalloutRequest(
+                    method: "POST", url: base + "/echo", headers: [(name: "Content-Type", value: "text/plain")],
+                    body: Array("患者 data".utf8)
+                )
             )
             #expect(response.status == 200)
             #expect(response.header("content-type")?.hasPrefix("application/json") == true)
@@ -65,7 +69,8 @@ import YunzhenTesting
         defer { client.shutdown() }
         let trace = TraceContext.newTrace()
         try await Self.withServer { base in
-            let response = try await client.execute(CalloutRequest(url: base + "/echo"), requestID: "req-42", trace: trace)
+            let response = try await client.execute(
+                CalloutRequest(url: base + "/echo"), requestID: "req-42", trace: trace)
             let echo = try JSONDecoder().decode(Echo.self, from: Data(response.body))
             #expect(echo.requestID == "req-42")
             let parts = echo.traceparent?.split(separator: "-").map(String.init) ?? []
@@ -97,7 +102,9 @@ import YunzhenTesting
             let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
                 for index in 0..<200 {
                     group.addTask {
-                        try await client.execute(CalloutRequest(method: "PUT", url: base + "/echo", body: Array("\(index)".utf8))).status
+                        try await client.execute(
+                            CalloutRequest(method: "PUT", url: base + "/echo", body: Array("\(index)".utf8))
+                        ).status
                     }
                 }
                 return try await group.reduce(into: [Int]()) { $0.append($1) }
@@ -132,12 +139,15 @@ import YunzhenTesting
     }
 
     @Test func connectTimeoutWhenTheListenerNeverAccepts() async throws {
-        let client = CalloutClient(configuration: CalloutConfiguration(connectTimeout: .milliseconds(300), timeout: .seconds(5)))
+        let client = CalloutClient(
+            configuration: CalloutConfiguration(connectTimeout: .milliseconds(300), timeout: .seconds(5)))
         defer { client.shutdown() }
         let listener = try SaturatedListener()
         defer { listener.close() }
         let started = ContinuousClock.now
-        await #expect(throws: CalloutError.connectTimedOut(url: "http://127.0.0.1:\(listener.port)/", after: .milliseconds(300))) {
+        await #expect(
+            throws: CalloutError.connectTimedOut(url: "http://127.0.0.1:\(listener.port)/", after: .milliseconds(300))
+        ) {
             try await client.execute(CalloutRequest(url: "http://127.0.0.1:\(listener.port)/"))
         }
         #expect(ContinuousClock.now - started < .seconds(3))
@@ -171,14 +181,16 @@ import YunzhenTesting
         defer { client.shutdown() }
         await #expect(throws: CalloutError.self) { try await client.execute(CalloutRequest(url: "file:///etc/passwd")) }
         await #expect(throws: CalloutError.self) {
-            try await client.execute(CalloutRequest(url: "http://127.0.0.1:1/", headers: [(name: "X", value: "a\r\nInjected: 1")]))
+            try await client.execute(
+                CalloutRequest(url: "http://127.0.0.1:1/", headers: [(name: "X", value: "a\r\nInjected: 1")]))
         }
     }
 
     @Test func afterShutdownRequestsFailClearly() async throws {
         let client = CalloutClient()
         client.shutdown()
-        await #expect(throws: CalloutError.shutDown) { try await client.execute(CalloutRequest(url: "http://127.0.0.1:1/")) }
+        await #expect(throws: CalloutError.shutDown) {
+            try await client.execute(CalloutRequest(url: "http://127.0.0.1:1/"))
+        }
     }
 }
-

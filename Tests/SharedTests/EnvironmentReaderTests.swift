@@ -20,7 +20,9 @@ import YunzhenServiceKit
     }
 
     @Test func portOutOfRangeIsRefused() {
-        #expect(throws: ConfigurationError(variable: "YUNZHEN_PORT", problem: "\"70000\" is not a port number (0-65535)")) {
+        #expect(
+            throws: ConfigurationError(variable: "YUNZHEN_PORT", problem: "\"70000\" is not a port number (0-65535)")
+        ) {
             try ServerSettings.read(from: EnvironmentReader(["YUNZHEN_PORT": "70000"]), defaultPort: 8101)
         }
     }

@@ -40,7 +40,9 @@ import YunzhenTesting
             await #expect(database.isReady())
             // Foreign keys are enforced: a child of no parent is refused.
             await #expect(throws: DatabaseError.self) {
-                try await database.writer.write { db in try db.execute(sql: "INSERT INTO child (id, parentId) VALUES (1, 42)") }
+                try await database.writer.write { db in
+                    try db.execute(sql: "INSERT INTO child (id, parentId) VALUES (1, 42)")
+                }
             }
         }
     }
@@ -48,12 +50,14 @@ import YunzhenTesting
     @Test func reopeningKeepsDataAndAppliesOnlyNewMigrations() async throws {
         try await withTemporaryDirectory { directory in
             do {
-                let first = try ServiceDatabase.open(directory: directory, name: "svc", migrator: Self.migrator, logger: Logger(label: "t"))
+                let first = try ServiceDatabase.open(
+                    directory: directory, name: "svc", migrator: Self.migrator, logger: Logger(label: "t"))
                 try await first.writer.write { db in try db.execute(sql: "INSERT INTO parent (id) VALUES (7)") }
             }
             var extended = Self.migrator
             extended.registerMigration("v2") { db in try db.alter(table: "parent") { $0.add(column: "name", .text) } }
-            let second = try ServiceDatabase.open(directory: directory, name: "svc", migrator: extended, logger: Logger(label: "t"))
+            let second = try ServiceDatabase.open(
+                directory: directory, name: "svc", migrator: extended, logger: Logger(label: "t"))
             let count = try await second.writer.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM parent") }
             #expect(count == 1)
             await #expect(second.isReady())

@@ -8,7 +8,10 @@ import YunzhenTesting
 
 /// The behaviour every process gets from the kit: request ids, problem answers, operations routes.
 @Suite struct ServiceKitHTTPTests {
-    struct Greeting: ResponseCodable { var name: String; var count: Int }
+    struct Greeting: ResponseCodable {
+        var name: String
+        var count: Int
+    }
     struct InternalFailure: Error { let secret = "database password is hunter2" }
 
     static func makeApp(logs: CapturedLogs, ready: Bool = true) -> some ApplicationProtocol {
@@ -33,7 +36,8 @@ import YunzhenTesting
 
     @Test func unknownRouteIsAProblemWithTheRequestID() async throws {
         try await Self.makeApp(logs: CapturedLogs()).test(.router) { client in
-            try await client.execute(uri: "/nowhere", method: .get, headers: [.requestID: "abc-123"]) { response throws in
+            try await client.execute(uri: "/nowhere", method: .get, headers: [.requestID: "abc-123"]) {
+                response throws in
                 #expect(response.status == .notFound)
                 #expect(response.headers[.contentType] == "application/problem+json")
                 #expect(response.headers[.requestID] == "abc-123")
@@ -48,15 +52,20 @@ import YunzhenTesting
 
     @Test func malformedBodySaysWhatIsWrong() async throws {
         try await Self.makeApp(logs: CapturedLogs()).test(.router) { client in
-            try await client.execute(uri: "/greetings", method: .post, body: ByteBuffer(string: "{\"name\": \"x\"")) { response throws in
+            try await client.execute(uri: "/greetings", method: .post, body: ByteBuffer(string: "{\"name\": \"x\"")) {
+                response throws in
                 #expect(response.status == .badRequest)
                 #expect(try Self.problem(response).detail == "The body is not valid JSON.")
             }
-            try await client.execute(uri: "/greetings", method: .post, body: ByteBuffer(string: #"{"name": "x"}"#)) { response throws in
+            try await client.execute(uri: "/greetings", method: .post, body: ByteBuffer(string: #"{"name": "x"}"#)) {
+                response throws in
                 #expect(response.status == .badRequest)
                 #expect(try Self.problem(response).detail == "The field `count` is required.")
             }
-            try await client.execute(uri: "/greetings", method: .post, body: ByteBuffer(string: #"{"name": 1, "count": 2}"#)) { response throws in
+            try await client.execute(
+                uri: "/greetings", method: .post, body: ByteBuffer(string: #"{"name": 1, "count": 2}"#)
+            ) {
+                response throws in
                 #expect(try Self.problem(response).detail == "`name` must be a string.")
             }
         }
@@ -65,7 +74,8 @@ import YunzhenTesting
     @Test func unexpectedErrorIsLoggedOnceAndHidesInternals() async throws {
         let logs = CapturedLogs()
         try await Self.makeApp(logs: logs).test(.router) { client in
-            try await client.execute(uri: "/explode", method: .get, headers: [.requestID: "boom-1"]) { response throws in
+            try await client.execute(uri: "/explode", method: .get, headers: [.requestID: "boom-1"]) {
+                response throws in
                 #expect(response.status == .internalServerError)
                 let problem = try Self.problem(response)
                 #expect(problem.code == "internal-error")
@@ -81,12 +91,16 @@ import YunzhenTesting
         try await Self.makeApp(logs: CapturedLogs()).test(.router) { client in
             let generated = try await client.execute(uri: "/health/live", method: .get) { $0.headers[.requestID] }
             #expect(generated?.count == 32)
-            let replaced = try await client.execute(uri: "/health/live", method: .get, headers: [.requestID: "has spaces; and more"]) {
+            let replaced = try await client.execute(
+                uri: "/health/live", method: .get, headers: [.requestID: "has spaces; and more"]
+            ) {
                 $0.headers[.requestID]
             }
             #expect(replaced != nil && replaced != "has spaces; and more")
             let tooLong = String(repeating: "a", count: 129)
-            let replacedLong = try await client.execute(uri: "/health/live", method: .get, headers: [.requestID: tooLong]) {
+            let replacedLong = try await client.execute(
+                uri: "/health/live", method: .get, headers: [.requestID: tooLong]
+            ) {
                 $0.headers[.requestID]
             }
             #expect(replacedLong != tooLong)
@@ -120,8 +134,8 @@ import YunzhenTesting
         }
     }
 
-    @Test func metricsCountRequestsPerRoute() async throws {
-        try await Self.makeApp(logs: CapturedLogs()).test(.router) { client in
+    @Test func metricsCountRequestsPerRouteForAScraperOnThisHost() async throws {
+        try await Self.makeApp(logs: CapturedLogs()).test(.live) { client in
             for _ in 0..<3 { try await client.execute(uri: "/health/live", method: .get) { _ in } }
             let text = try await client.execute(uri: "/metrics", method: .get) { String(buffer: $0.body) }
             #expect(text.contains(#"http_route="/health/live""#))
@@ -129,6 +143,13 @@ import YunzhenTesting
             #expect(text.contains("http_server_request_duration_bucket"))
             #expect(text.contains("process_resident_memory_bytes"))
             #expect(text.contains("process_open_fds"))
+        }
+    }
+
+    @Test func metricsAreHiddenFromPeersOffThisHost() async throws {
+        // The router test client has no peer address, like a client on another host.
+        try await Self.makeApp(logs: CapturedLogs()).test(.router) { client in
+            try await client.execute(uri: "/metrics", method: .get) { #expect($0.status == .notFound) }
         }
     }
 

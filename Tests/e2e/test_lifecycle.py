@@ -19,6 +19,7 @@ import pytest
 
 from conftest import (
     EX_CONFIG,
+    PUBLIC_DIR,
     SERVICES,
     RawConnection,
     assert_problem,
@@ -174,7 +175,9 @@ def test_a_bad_configuration_value_is_named_at_start_up(launcher, tmp_path, exec
         "YUNZHEN_PORT": str(free_port()),
         "YUNZHEN_LOG_FORMAT": "json",
     }
-    if executable != "edge":
+    if executable == "edge":
+        env["YUNZHEN_EDGE_PUBLIC_DIR"] = str(PUBLIC_DIR)  # only the variable under test is wrong
+    else:
         env["YUNZHEN_DATA"] = str(tmp_path / "data")
     env.update(overrides)
     proc = launcher.start(executable, executable, env=env)

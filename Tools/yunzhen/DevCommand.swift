@@ -46,7 +46,11 @@ struct DevCommand: AsyncParsableCommand {
             var childEnvironment = environment
             childEnvironment["YUNZHEN_PORT"] = "\(servicePortBase + service.portOffset)"
             if service == .registration { childEnvironment["YUNZHEN_OPERATOR_KEY"] = operatorKey }
-            children.append(ChildSpec(name: service.rawValue, executable: binDirectory.appendingPathComponent(service.rawValue), environment: childEnvironment))
+            children.append(
+                ChildSpec(
+                    name: service.rawValue, executable: binDirectory.appendingPathComponent(service.rawValue),
+                    environment: childEnvironment
+                ))
         }
         var edgeEnvironment = environment
         edgeEnvironment["YUNZHEN_PORT"] = "\(edgePort)"
@@ -54,20 +58,29 @@ struct DevCommand: AsyncParsableCommand {
         for service in ServiceName.allCases {
             edgeEnvironment[service.upstreamVariable] = "http://127.0.0.1:\(servicePortBase + service.portOffset)"
         }
-        children.append(ChildSpec(name: "edge", executable: binDirectory.appendingPathComponent("edge"), environment: edgeEnvironment))
+        children.append(
+            ChildSpec(
+                name: "edge", executable: binDirectory.appendingPathComponent("edge"), environment: edgeEnvironment))
 
         for child in children where !FileManager.default.isExecutableFile(atPath: child.executable.path) {
-            throw ValidationError("\(child.executable.path) is missing: build first (`swift build -c release`), or pass --bin.")
+            throw ValidationError(
+                "\(child.executable.path) is missing: build first (`swift build -c release`), or pass --bin.")
         }
 
         let supervisor = Supervisor(children: children)
         supervisor.start()
         let edge = "http://127.0.0.1:\(edgePort)"
         let client = CalloutClient()
-        if await PlatformProbe.waitUntilReady(edge: edge, client: client, timeout: .seconds(60)) {
+        let ready = await PlatformProbe.waitUntilReady(edge: edge, client: client, timeout: .seconds(60)) {
+            supervisor.isStopping
+        }
+        if supervisor.isStopping {
+            // Stopped during start-up: nothing to seed or announce.
+        } else if ready {
             if let seed {
                 do {
-                    let summary = try await Seeder(edge: edge, operatorKey: operatorKey, client: client).load(from: URL(fileURLWithPath: seed))
+                    let summary = try await Seeder(edge: edge, operatorKey: operatorKey, client: client).load(
+                        from: URL(fileURLWithPath: seed))
                     supervisor.say("seeded: \(summary)")
                 } catch {
                     supervisor.say("seeding failed: \(error)")
@@ -96,14 +109,16 @@ struct DevCommand: AsyncParsableCommand {
 enum OperatorKeyFile {
     static func loadOrCreate(in dataRoot: URL) throws -> String {
         let file = dataRoot.appendingPathComponent("operator.key")
-        if let existing = try? String(contentsOf: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
+        if let existing = try? String(contentsOf: file, encoding: .utf8).trimmingCharacters(
+            in: .whitespacesAndNewlines),
             existing.count >= 32
         {
             return existing
         }
         var generator = SystemRandomNumberGenerator()
         let key = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
-        FileManager.default.createFile(atPath: file.path, contents: Data(key.utf8), attributes: [.posixPermissions: 0o600])
+        FileManager.default.createFile(
+            atPath: file.path, contents: Data(key.utf8), attributes: [.posixPermissions: 0o600])
         return key
     }
 
@@ -115,9 +130,14 @@ enum OperatorKeyFile {
 
 /// Polls the edge's `/health` until every service is ready.
 enum PlatformProbe {
-    static func waitUntilReady(edge: String, client: CalloutClient, timeout: Duration) async -> Bool {
+    static func waitUntilReady(
+        edge: String,
+        client: CalloutClient,
+        timeout: Duration,
+        givenUp: () -> Bool = { false }
+    ) async -> Bool {
         let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
+        while ContinuousClock.now < deadline, !givenUp() {
             if let response = try? await client.execute(CalloutRequest(url: edge + "/health", timeout: .seconds(3))),
                 response.status == 200
             {

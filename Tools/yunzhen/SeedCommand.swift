@@ -16,21 +16,28 @@ struct SeedCommand: AsyncParsableCommand {
     @Option(help: "Folder of seed files.")
     var seeds: String = "seeds"
 
-    @Option(help: "Operator key (default: $YUNZHEN_OPERATOR_KEY, else <data>/operator.key).")
+    @Option(help: "Operator key. Default: the key of --data, else $YUNZHEN_OPERATOR_KEY, else .data/dev/operator.key.")
     var operatorKey: String?
 
-    @Option(help: "Data root whose operator.key to use when no key is given.")
-    var data: String = ".data/dev"
+    @Option(help: "Data root of a `yunzhen dev` run, whose operator.key to use.")
+    var data: String?
 
     mutating func run() async throws {
-        let key = operatorKey ?? ProcessInfo.processInfo.environment["YUNZHEN_OPERATOR_KEY"]
-            ?? OperatorKeyFile.load(from: URL(fileURLWithPath: data))
+        // The key `yunzhen dev` gave registration is the one in its data root, so a named data root wins over
+        // the environment; the environment is how a production operator passes the deployment's key.
+        let key =
+            operatorKey ?? data.flatMap { OperatorKeyFile.load(from: URL(fileURLWithPath: $0)) }
+            ?? ProcessInfo.processInfo.environment["YUNZHEN_OPERATOR_KEY"]
+            ?? OperatorKeyFile.load(from: URL(fileURLWithPath: ".data/dev"))
         guard let key, !key.isEmpty else {
-            throw ValidationError("No operator key: pass --operator-key, set YUNZHEN_OPERATOR_KEY, or point --data at a data root with operator.key.")
+            throw ValidationError(
+                "No operator key: pass --operator-key, set YUNZHEN_OPERATOR_KEY, or point --data at a data root with operator.key."
+            )
         }
         let client = CalloutClient()
         defer { client.shutdown() }
-        let summary = try await Seeder(edge: edge, operatorKey: key, client: client).load(from: URL(fileURLWithPath: seeds))
+        let summary = try await Seeder(edge: edge, operatorKey: key, client: client).load(
+            from: URL(fileURLWithPath: seeds))
         print("seeded: \(summary)")
     }
 }
@@ -91,7 +98,8 @@ struct Seeder {
             case 200: updated += 1
             default:
                 throw Failure(
-                    description: "department \(department.id): \(response.status) \(String(decoding: response.body, as: UTF8.self))"
+                    description:
+                        "department \(department.id): \(response.status) \(String(decoding: response.body, as: UTF8.self))"
                 )
             }
         }

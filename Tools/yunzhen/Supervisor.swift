@@ -43,6 +43,9 @@ final class Supervisor: @unchecked Sendable {
         for child in children { launch(child) }
     }
 
+    /// True once a stop was asked for (Ctrl-C or SIGTERM).
+    var isStopping: Bool { lock.withLock { stopping } }
+
     func say(_ message: String) {
         output.write(name: "yunzhen", text: message + "\n")
     }
@@ -82,6 +85,8 @@ final class Supervisor: @unchecked Sendable {
             }
         } catch {
             say("cannot start \(child.name): \(error)")
+            // A failed launch counts as a run that ended at once, so retries back off.
+            lock.withLock { startedAt[child.name] = .now }
             scheduleRestart(child)
         }
     }

@@ -5,14 +5,17 @@ import YunzhenServiceKit
 import YunzhenStorage
 
 /// Composition root of the consult service.
-public func buildApplication(configuration: ConsultConfiguration, logger: Logger) async throws -> some ApplicationProtocol {
+public func buildApplication(configuration: ConsultConfiguration, logger: Logger) async throws
+    -> some ApplicationProtocol
+{
     let database = try ServiceDatabase.open(
         directory: configuration.dataDirectory,
         name: "consult",
         migrator: ConsultMigrations.migrator,
         logger: logger
     )
-    return ServiceApplication.make(name: "consult", router: buildRouter(database: database), settings: configuration.server, logger: logger)
+    return ServiceApplication.make(
+        name: "consult", router: buildRouter(database: database), settings: configuration.server, logger: logger)
 }
 
 /// The consult router over `database`; tests build it on an in-memory database.

@@ -6,7 +6,8 @@ import YunzhenCallout
 import YunzhenServiceKit
 
 /// Composition root of the edge, the platform's only public listener.
-public func buildApplication(configuration: EdgeConfiguration, logger: Logger) async throws -> some ApplicationProtocol {
+public func buildApplication(configuration: EdgeConfiguration, logger: Logger) async throws -> some ApplicationProtocol
+{
     let client = CalloutClient(
         configuration: CalloutConfiguration(
             connectTimeout: configuration.upstreamConnectTimeout,
@@ -39,7 +40,7 @@ public func buildRouter(configuration: EdgeConfiguration, client: CalloutClient)
             searchForIndexHtml: true
         )
     )
-    OperationsRoutes.add(to: router, openAPIDocument: EdgeAPI.openAPIDocument, metricsFromLoopbackOnly: true) { true }
+    OperationsRoutes.add(to: router, openAPIDocument: EdgeAPI.openAPIDocument) { true }
     HealthAggregator(client: client, upstreams: configuration.upstreams, timeout: .seconds(2)).add(to: router)
     EdgeProxy(client: client, upstreams: configuration.upstreams, bodyLimit: configuration.bodyLimit).add(to: router)
     return router

@@ -18,7 +18,8 @@ public struct EdgeConfiguration: ProcessConfiguration {
         server = try .read(from: environment, defaultHost: "0.0.0.0", defaultPort: defaultEdgePort)
         var upstreams: [ServiceName: String] = [:]
         for service in ServiceName.allCases {
-            upstreams[service] = try environment.baseURL(service.upstreamVariable, default: "http://127.0.0.1:\(service.defaultPort)")
+            upstreams[service] = try environment.baseURL(
+                service.upstreamVariable, default: "http://127.0.0.1:\(service.defaultPort)")
         }
         self.upstreams = upstreams
         publicDirectory = try environment.directory(
@@ -27,14 +28,18 @@ public struct EdgeConfiguration: ProcessConfiguration {
             "the folder of the web clients"
         )
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: publicDirectory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw ConfigurationError(variable: "YUNZHEN_EDGE_PUBLIC_DIR", problem: "\(publicDirectory.path) is not a folder")
+        guard FileManager.default.fileExists(atPath: publicDirectory.path, isDirectory: &isDirectory),
+            isDirectory.boolValue
+        else {
+            throw ConfigurationError(
+                variable: "YUNZHEN_EDGE_PUBLIC_DIR", problem: "\(publicDirectory.path) is not a folder")
         }
         bodyLimit = try environment.integer("YUNZHEN_EDGE_BODY_LIMIT", default: 20 * 1024 * 1024, in: 1024...(1 << 30))
         upstreamConnectTimeout = .milliseconds(
             try environment.integer("YUNZHEN_UPSTREAM_CONNECT_TIMEOUT_MS", default: 2000, in: 1...60_000)
         )
-        upstreamTimeout = .milliseconds(try environment.integer("YUNZHEN_UPSTREAM_TIMEOUT_MS", default: 30_000, in: 1...600_000))
+        upstreamTimeout = .milliseconds(
+            try environment.integer("YUNZHEN_UPSTREAM_TIMEOUT_MS", default: 30_000, in: 1...600_000))
     }
 
     public init(

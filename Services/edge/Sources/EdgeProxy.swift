@@ -47,7 +47,8 @@ struct EdgeProxy {
         )
         let upstreamResponse: CalloutResponse
         do {
-            upstreamResponse = try await client.execute(upstreamRequest, requestID: context.requestID, trace: context.trace)
+            upstreamResponse = try await client.execute(
+                upstreamRequest, requestID: context.requestID, trace: context.trace)
         } catch {
             context.logger.warning(
                 "upstream failed",
@@ -95,7 +96,9 @@ struct EdgeProxy {
             let known = ServiceName.allCases.map(\.rawValue).joined(separator: ", ")
             return .notFound("There is no service `\(name)`; the services are \(known).")
         case .unsafePath:
-            return .badRequest("The path \(path) has empty, `.` or `..` segments or encoded slashes; send a plain path.", code: "invalid-path")
+            return .badRequest(
+                "The path \(path) has empty, `.` or `..` segments or encoded slashes; send a plain path.",
+                code: "invalid-path")
         case .internalRoute:
             return .notFound("Nothing is at \(path).")
         }

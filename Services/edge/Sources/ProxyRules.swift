@@ -36,19 +36,27 @@ enum ProxyRules {
         for (index, segment) in rest.enumerated() {
             // A trailing slash is harmless; any other empty segment (`a//b`) is not a path a client builds.
             if segment.isEmpty && index != rest.count - 1 { throw .unsafePath }
-            guard let decoded = String(segment).removingPercentEncoding else { throw .unsafePath }
-            if decoded == "." || decoded == ".." || decoded.contains("/") || decoded.contains("\\")
-                || decoded.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f })
-            {
-                throw .unsafePath
-            }
-        }
-        if let first = rest.first, let decoded = String(first).removingPercentEncoding,
-            internalRoots.contains(decoded.lowercased())
-        {
-            throw .internalRoute
+            try checkSegment(segment, isFirst: index == 0)
         }
         return Target(service: service, pathAndQuery: "/" + rest.joined(separator: "/") + query)
+    }
+
+    /// Refuses dot segments, encoded separators and control characters, decoding only segments that contain
+    /// `%` (most do not, and this runs for every request).
+    private static func checkSegment(_ segment: Substring, isFirst: Bool) throws(Rejection) {
+        var decoded = segment
+        if segment.utf8.contains(UInt8(ascii: "%")) {
+            guard let text = String(segment).removingPercentEncoding else { throw .unsafePath }
+            decoded = Substring(text)
+        }
+        if decoded == "." || decoded == ".."
+            || decoded.utf8.contains(where: {
+                $0 < 0x20 || $0 == 0x7f || $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "\\")
+            })
+        {
+            throw .unsafePath
+        }
+        if isFirst, internalRoots.contains(decoded.lowercased()) { throw .internalRoute }
     }
 
     /// Hop-by-hop headers (RFC 9110 §7.6.1) end at the edge, in both directions.
@@ -59,7 +67,7 @@ enum ProxyRules {
 
     /// Headers the edge sets itself rather than passing on what the client claimed.
     static let setByEdge: Set<String> = [
-        "host", "content-length", "x-request-id", "traceparent", "tracestate", "x-forwarded-for",
+        "host", "content-length", "x-request-id", "traceparent", "x-forwarded-for",
         "x-forwarded-proto", "x-forwarded-host", "forwarded", "expect",
     ]
 
@@ -95,7 +103,9 @@ enum ProxyRules {
     }
 
     /// The headers to return to the client: the service's end-to-end headers. Framing is the edge's own.
-    static func downstreamHeaders(from upstreamHeaders: [(name: String, value: String)]) -> [(name: String, value: String)] {
+    static func downstreamHeaders(from upstreamHeaders: [(name: String, value: String)]) -> [(
+        name: String, value: String
+    )] {
         let listed = connectionListed(upstreamHeaders)
         return upstreamHeaders.filter { header in
             let name = header.name.lowercased()

@@ -5,14 +5,17 @@ import YunzhenServiceKit
 import YunzhenStorage
 
 /// Composition root of the followup service.
-public func buildApplication(configuration: FollowupConfiguration, logger: Logger) async throws -> some ApplicationProtocol {
+public func buildApplication(configuration: FollowupConfiguration, logger: Logger) async throws
+    -> some ApplicationProtocol
+{
     let database = try ServiceDatabase.open(
         directory: configuration.dataDirectory,
         name: "followup",
         migrator: FollowupMigrations.migrator,
         logger: logger
     )
-    return ServiceApplication.make(name: "followup", router: buildRouter(database: database), settings: configuration.server, logger: logger)
+    return ServiceApplication.make(
+        name: "followup", router: buildRouter(database: database), settings: configuration.server, logger: logger)
 }
 
 /// The followup router over `database`; tests build it on an in-memory database.

@@ -5,7 +5,9 @@ import YunzhenServiceKit
 import YunzhenStorage
 
 /// Composition root of the registration service.
-public func buildApplication(configuration: RegistrationConfiguration, logger: Logger) async throws -> some ApplicationProtocol {
+public func buildApplication(configuration: RegistrationConfiguration, logger: Logger) async throws
+    -> some ApplicationProtocol
+{
     let database = try ServiceDatabase.open(
         directory: configuration.dataDirectory,
         name: "registration",
@@ -21,7 +23,8 @@ public func buildApplication(configuration: RegistrationConfiguration, logger: L
 
 /// The registration router over `database`; tests build it on an in-memory database.
 public func buildRouter(database: ServiceDatabase, operatorKey: OperatorKey?) -> Router<ServiceRequestContext> {
-    let router = ServiceApplication.makeDomainRouter(database: database, openAPIDocument: RegistrationAPI.openAPIDocument)
+    let router = ServiceApplication.makeDomainRouter(
+        database: database, openAPIDocument: RegistrationAPI.openAPIDocument)
     DepartmentRoutes(store: SQLiteDepartmentStore(writer: database.writer), operatorKey: operatorKey).add(to: router)
     return router
 }

@@ -5,14 +5,17 @@ import YunzhenServiceKit
 import YunzhenStorage
 
 /// Composition root of the reports service.
-public func buildApplication(configuration: ReportsConfiguration, logger: Logger) async throws -> some ApplicationProtocol {
+public func buildApplication(configuration: ReportsConfiguration, logger: Logger) async throws
+    -> some ApplicationProtocol
+{
     let database = try ServiceDatabase.open(
         directory: configuration.dataDirectory,
         name: "reports",
         migrator: ReportsMigrations.migrator,
         logger: logger
     )
-    return ServiceApplication.make(name: "reports", router: buildRouter(database: database), settings: configuration.server, logger: logger)
+    return ServiceApplication.make(
+        name: "reports", router: buildRouter(database: database), settings: configuration.server, logger: logger)
 }
 
 /// The reports router over `database`; tests build it on an in-memory database.

@@ -5,14 +5,17 @@ import YunzhenServiceKit
 import YunzhenStorage
 
 /// Composition root of the screening service.
-public func buildApplication(configuration: ScreeningConfiguration, logger: Logger) async throws -> some ApplicationProtocol {
+public func buildApplication(configuration: ScreeningConfiguration, logger: Logger) async throws
+    -> some ApplicationProtocol
+{
     let database = try ServiceDatabase.open(
         directory: configuration.dataDirectory,
         name: "screening",
         migrator: ScreeningMigrations.migrator,
         logger: logger
     )
-    return ServiceApplication.make(name: "screening", router: buildRouter(database: database), settings: configuration.server, logger: logger)
+    return ServiceApplication.make(
+        name: "screening", router: buildRouter(database: database), settings: configuration.server, logger: logger)
 }
 
 /// The screening router over `database`; tests build it on an in-memory database.

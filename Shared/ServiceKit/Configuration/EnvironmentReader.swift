@@ -39,7 +39,9 @@ public struct EnvironmentReader: Sendable {
         return value
     }
 
-    public func integer(_ variable: String, default fallback: Int, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+    public func integer(_ variable: String, default fallback: Int, in range: ClosedRange<Int>)
+        throws(ConfigurationError) -> Int
+    {
         guard let text = optionalString(variable) else { return fallback }
         guard let value = Int(text), range.contains(value) else {
             throw ConfigurationError(
@@ -77,13 +79,16 @@ public struct EnvironmentReader: Sendable {
         guard let url = URL(string: text), let scheme = url.scheme, ["http", "https"].contains(scheme),
             url.host != nil, url.query == nil, url.fragment == nil
         else {
-            throw ConfigurationError(variable: variable, problem: "\"\(text)\" is not an http(s) base URL like http://127.0.0.1:8101")
+            throw ConfigurationError(
+                variable: variable, problem: "\"\(text)\" is not an http(s) base URL like http://127.0.0.1:8101")
         }
         return text.hasSuffix("/") ? String(text.dropLast()) : text
     }
 
     /// A directory path; relative paths are taken from the working directory.
-    public func directory(_ variable: String, default fallback: String? = nil, _ meaning: String) throws(ConfigurationError) -> URL {
+    public func directory(_ variable: String, default fallback: String? = nil, _ meaning: String)
+        throws(ConfigurationError) -> URL
+    {
         let text: String
         if let fallback {
             text = string(variable, default: fallback)

@@ -8,7 +8,8 @@ public struct OperatorKey: Sendable, Equatable {
 
     public init(_ key: String, variable: String) throws(ConfigurationError) {
         guard key.utf8.count >= 32 else {
-            throw ConfigurationError(variable: variable, problem: "must be at least 32 characters (e.g. `openssl rand -hex 32`)")
+            throw ConfigurationError(
+                variable: variable, problem: "must be at least 32 characters (e.g. `openssl rand -hex 32`)")
         }
         bytes = Array(key.utf8)
     }

@@ -12,7 +12,10 @@ public struct Problem: Error, Sendable, Equatable {
     /// Extra members of the problem object (e.g. `service` on an edge error).
     public var extensions: [String: String]
 
-    public init(_ status: HTTPResponse.Status, code: String, title: String? = nil, detail: String, extensions: [String: String] = [:]) {
+    public init(
+        _ status: HTTPResponse.Status, code: String, title: String? = nil, detail: String,
+        extensions: [String: String] = [:]
+    ) {
         self.status = status
         self.code = code
         self.title = title ?? status.reasonPhrase
@@ -115,7 +118,10 @@ public struct ProblemDocument: Codable, Sendable, Equatable {
         self.extensions = extensions
     }
 
-    init(type: String, title: String, status: Int, detail: String, code: String, requestId: String?, extensions: [String: String]) {
+    init(
+        type: String, title: String, status: Int, detail: String, code: String, requestId: String?,
+        extensions: [String: String]
+    ) {
         self.type = type
         self.title = title
         self.status = status

@@ -37,7 +37,9 @@ public struct ProblemMiddleware: RouterMiddleware {
         case let error as DecodingError:
             return .badRequest(describe(error), code: "invalid-body")
         case is NIOTooManyBytesError:
-            return Problem(.contentTooLarge, code: "body-too-large", detail: "The request body is larger than this endpoint accepts.")
+            return Problem(
+                .contentTooLarge, code: "body-too-large",
+                detail: "The request body is larger than this endpoint accepts.")
         case let error as HTTPError:
             return problem(for: error, request: request)
         case let error as any HTTPResponseError where error.status.code < 500:
@@ -56,11 +58,15 @@ public struct ProblemMiddleware: RouterMiddleware {
         case .notFound:
             return .notFound(error.body ?? "Nothing is at \(request.method) \(request.uri.path).")
         case .methodNotAllowed:
-            return Problem(.methodNotAllowed, code: "method-not-allowed", detail: "\(request.uri.path) does not accept \(request.method).")
+            return Problem(
+                .methodNotAllowed, code: "method-not-allowed",
+                detail: "\(request.uri.path) does not accept \(request.method).")
         default:
             let detail = error.body ?? error.status.reasonPhrase
             let status = error.status.code >= 500 ? HTTPResponse.Status.internalServerError : error.status
-            return Problem(status, code: code(for: status), detail: status == .internalServerError ? "Something went wrong on our side." : detail)
+            return Problem(
+                status, code: code(for: status),
+                detail: status == .internalServerError ? "Something went wrong on our side." : detail)
         }
     }
 
@@ -71,7 +77,9 @@ public struct ProblemMiddleware: RouterMiddleware {
     /// Says which field is wrong and how, in words a client developer can act on.
     static func describe(_ error: DecodingError) -> String {
         func path(_ codingPath: [any CodingKey]) -> String {
-            codingPath.isEmpty ? "the body" : "`" + codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".") + "`"
+            codingPath.isEmpty
+                ? "the body"
+                : "`" + codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".") + "`"
         }
         switch error {
         case .keyNotFound(let key, let context):

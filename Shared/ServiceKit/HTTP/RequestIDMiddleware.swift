@@ -16,9 +16,10 @@ public struct RequestIDMiddleware: RouterMiddleware {
         next: (Request, ServiceRequestContext) async throws -> Response
     ) async throws -> Response {
         var context = context
-        let requestID = request.headers[.requestID].flatMap(Self.accepted) ?? Self.newRequestID()
-        context.requestID = requestID
         context.trace = TraceContext.continuing(traceparent: request.headers[.traceparent])
+        // Without an id from the caller, the trace id serves: it is already unique and random.
+        let requestID = request.headers[.requestID].flatMap(Self.accepted) ?? context.trace.traceID
+        context.requestID = requestID
         context.logger[metadataKey: "request_id"] = .string(requestID)
         context.logger[metadataKey: "trace_id"] = .string(context.trace.traceID)
         context.logger[metadataKey: "hb.request.id"] = nil
@@ -37,10 +38,6 @@ public struct RequestIDMiddleware: RouterMiddleware {
             })
         else { return nil }
         return candidate
-    }
-
-    static func newRequestID() -> String {
-        TraceContext.newTrace().traceID
     }
 }
 

@@ -5,7 +5,9 @@ import YunzhenStorage
 
 /// Where a domain service keeps its files: `<YUNZHEN_DATA>/<service>/`.
 public enum DataRoot {
-    public static func directory(for service: ServiceName, environment: EnvironmentReader) throws(ConfigurationError) -> URL {
+    public static func directory(for service: ServiceName, environment: EnvironmentReader) throws(ConfigurationError)
+        -> URL
+    {
         let root = try environment.directory("YUNZHEN_DATA", "the data root folder, e.g. /var/lib/yunzhen")
         return root.appendingPathComponent(service.rawValue, isDirectory: true)
     }
@@ -14,7 +16,9 @@ public enum DataRoot {
 extension ServiceApplication {
     /// The router a domain service starts from: the kit's middleware and operations routes, ready when its
     /// database is open and migrated. The service adds its own routes to it.
-    public static func makeDomainRouter(database: ServiceDatabase, openAPIDocument: [UInt8]) -> Router<ServiceRequestContext> {
+    public static func makeDomainRouter(database: ServiceDatabase, openAPIDocument: [UInt8]) -> Router<
+        ServiceRequestContext
+    > {
         let router = makeRouter()
         OperationsRoutes.add(to: router, openAPIDocument: openAPIDocument) {
             await database.isReady()

@@ -5,13 +5,14 @@ import ServiceLifecycle
 
 /// Builds the routers and applications of all six processes the same way.
 public enum ServiceApplication {
-    /// A router with the kit's middleware in order: request id (outermost, so even errors carry it), per-route
-    /// metrics (outside the problem answers, so they count the status the caller really got), then problem
-    /// answers for every error.
+    /// A router with the kit's middleware in order: request id (outermost, so even errors carry it), the access
+    /// log and per-route metrics (outside the problem answers, so they record the status the caller really got),
+    /// then problem answers for every error.
     public static func makeRouter() -> Router<ServiceRequestContext> {
         _ = ServiceMetrics.registry
         let router = Router(context: ServiceRequestContext.self)
         router.add(middleware: RequestIDMiddleware())
+        router.add(middleware: AccessLogMiddleware())
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: ProblemMiddleware())
         return router
@@ -31,11 +32,9 @@ public enum ServiceApplication {
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: nil),
             services: services + [ShutdownAnnouncer(logger: logger)],
             onServerRunning: { channel in
-                logger.info(
-                    "listening",
-                    metadata: ["address": "\(channel.localAddress?.description ?? settings.host)", "port": "\(channel.localAddress?.port ?? settings.port)"]
-                )
-                SystemdNotifier.notify("READY=1\nSTATUS=listening on port \(channel.localAddress?.port ?? settings.port)")
+                // Hummingbird has logged the address; systemd learns the process is ready.
+                SystemdNotifier.notify(
+                    "READY=1\nSTATUS=listening on port \(channel.localAddress?.port ?? settings.port)")
             },
             logger: logger
         )

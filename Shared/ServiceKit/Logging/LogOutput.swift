@@ -18,7 +18,10 @@ public enum LogOutput {
 
 /// Writes one line per message to stdout; metadata (the request id among it) goes on every line.
 struct LineLogHandler: LogHandler {
-    typealias Renderer = @Sendable (_ time: String, _ level: Logger.Level, _ label: String, _ message: String, _ metadata: Logger.Metadata) -> String
+    typealias Renderer =
+        @Sendable (
+            _ time: String, _ level: Logger.Level, _ label: String, _ message: String, _ metadata: Logger.Metadata
+        ) -> String
 
     let label: String
     let render: Renderer
@@ -44,15 +47,20 @@ struct LineLogHandler: LogHandler {
         StandardOutput.shared.write(line + "\n")
     }
 
-    static func renderJSON(time: String, level: Logger.Level, label: String, message: String, metadata: Logger.Metadata) -> String {
-        var line = "{\"time\":\(jsonString(time)),\"level\":\(jsonString(level.rawValue)),\"label\":\(jsonString(label)),\"message\":\(jsonString(message))"
+    static func renderJSON(time: String, level: Logger.Level, label: String, message: String, metadata: Logger.Metadata)
+        -> String
+    {
+        var line =
+            "{\"time\":\(jsonString(time)),\"level\":\(jsonString(level.rawValue)),\"label\":\(jsonString(label)),\"message\":\(jsonString(message))"
         for key in metadata.keys.sorted() {
             line += ",\(jsonString(key)):\(json(metadata[key]!))"
         }
         return line + "}"
     }
 
-    static func renderText(time: String, level: Logger.Level, label: String, message: String, metadata: Logger.Metadata) -> String {
+    static func renderText(time: String, level: Logger.Level, label: String, message: String, metadata: Logger.Metadata)
+        -> String
+    {
         var line = "\(time) \(level) \(label): \(message)"
         for key in metadata.keys.sorted() {
             line += " \(key)=\(metadata[key]!)"
@@ -80,7 +88,8 @@ struct LineLogHandler: LogHandler {
             case "\r": escaped += "\\r"
             case "\t": escaped += "\\t"
             case _ where scalar.value < 0x20:
-                escaped += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
+                escaped +=
+                    "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
                     + String(scalar.value, radix: 16)
             default: escaped.unicodeScalars.append(scalar)
             }

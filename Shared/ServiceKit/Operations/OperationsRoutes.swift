@@ -8,7 +8,6 @@ public enum OperationsRoutes {
     public static func add(
         to router: Router<ServiceRequestContext>,
         openAPIDocument: [UInt8],
-        metricsFromLoopbackOnly: Bool = false,
         readiness: @escaping @Sendable () async -> Bool
     ) {
         router.get("/health/live") { _, _ in
@@ -16,12 +15,16 @@ public enum OperationsRoutes {
         }
         router.get("/health/ready") { _, _ in
             guard await readiness() else {
-                throw Problem(.serviceUnavailable, code: "not-ready", detail: "The service is starting or its database is unavailable.")
+                throw Problem(
+                    .serviceUnavailable, code: "not-ready",
+                    detail: "The service is starting or its database is unavailable.")
             }
             return HealthStatus(status: "ready")
         }
         router.get("/metrics") { _, context in
-            if metricsFromLoopbackOnly && !context.isFromLoopback {
+            // Metrics describe the host's traffic; they are for a scraper on this host, never for the public, even
+            // when a process is (mis)configured to listen on a public address.
+            if !context.isFromLoopback {
                 throw Problem.notFound("Nothing is at GET /metrics.")
             }
             return Response(

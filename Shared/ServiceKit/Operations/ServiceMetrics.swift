@@ -37,13 +37,18 @@ final class ProcessMetrics: Sendable {
     private let startTimeSeconds: Prometheus.Gauge
 
     init(registry: PrometheusCollectorRegistry) {
-        cpuSeconds = registry.makeGauge(name: "process_cpu_seconds_total", help: "User and system CPU time spent in seconds.")
-        residentBytes = registry.makeGauge(name: "process_resident_memory_bytes", help: "Resident memory size in bytes.")
+        cpuSeconds = registry.makeGauge(
+            name: "process_cpu_seconds_total", help: "User and system CPU time spent in seconds.")
+        residentBytes = registry.makeGauge(
+            name: "process_resident_memory_bytes", help: "Resident memory size in bytes.")
         virtualBytes = registry.makeGauge(name: "process_virtual_memory_bytes", help: "Virtual memory size in bytes.")
         openFileDescriptors = registry.makeGauge(name: "process_open_fds", help: "Number of open file descriptors.")
-        maximumFileDescriptors = registry.makeGauge(name: "process_max_fds", help: "Maximum number of open file descriptors.")
-        startTimeSeconds = registry.makeGauge(name: "process_start_time_seconds", help: "Start time of the process since the Unix epoch in seconds.")
-        startTimeSeconds.set(Date.now.timeIntervalSince1970 - ProcessInfo.processInfo.systemUptime + Self.uptimeAtStart())
+        maximumFileDescriptors = registry.makeGauge(
+            name: "process_max_fds", help: "Maximum number of open file descriptors.")
+        startTimeSeconds = registry.makeGauge(
+            name: "process_start_time_seconds", help: "Start time of the process since the Unix epoch in seconds.")
+        startTimeSeconds.set(
+            Date.now.timeIntervalSince1970 - ProcessInfo.processInfo.systemUptime + Self.uptimeAtStart())
     }
 
     func update() {
@@ -76,15 +81,17 @@ final class ProcessMetrics: Sendable {
             let end = stat.lastIndex(of: ")")
         else { return ProcessInfo.processInfo.systemUptime }
         let fields = stat[stat.index(after: end)...].split(separator: " ")
-        guard fields.count > 19, let startTicks = Double(fields[19]) else { return ProcessInfo.processInfo.systemUptime }
+        guard fields.count > 19, let startTicks = Double(fields[19]) else {
+            return ProcessInfo.processInfo.systemUptime
+        }
         return startTicks / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 }
 
 #if canImport(Glibc)
-import Glibc
-private let RLIMIT_NOFILE_VALUE = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+    import Glibc
+    private let RLIMIT_NOFILE_VALUE = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
 #else
-import Darwin
-private let RLIMIT_NOFILE_VALUE = RLIMIT_NOFILE
+    import Darwin
+    private let RLIMIT_NOFILE_VALUE = RLIMIT_NOFILE
 #endif

@@ -13,7 +13,10 @@ enum DepartmentRules {
         guard (2...48).contains(text.count), let first = text.first, (97...122).contains(first),
             text.allSatisfy({ (97...122).contains($0) || (48...57).contains($0) || $0 == UInt8(ascii: "-") })
         else {
-            throw Violation(field: "id", message: "must be 2–48 lowercase letters, digits or hyphens, starting with a letter (e.g. `hematology`)")
+            throw Violation(
+                field: "id",
+                message: "must be 2–48 lowercase letters, digits or hyphens, starting with a letter (e.g. `hematology`)"
+            )
         }
     }
 
@@ -28,6 +31,8 @@ enum DepartmentRules {
     private static func requireText(_ value: String, field: String, maximum: Int) throws(Violation) {
         let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty else { throw Violation(field: field, message: "must not be empty") }
-        guard trimmed.count <= maximum else { throw Violation(field: field, message: "must be at most \(maximum) characters") }
+        guard trimmed.count <= maximum else {
+            throw Violation(field: field, message: "must be at most \(maximum) characters")
+        }
     }
 }

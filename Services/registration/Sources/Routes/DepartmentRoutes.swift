@@ -29,7 +29,8 @@ struct DepartmentRoutes {
                 try DepartmentRules.validate(id)
                 try DepartmentRules.validate(upsert)
             } catch {
-                throw Problem(.unprocessableContent, code: "invalid-department", detail: "`\(error.field)` \(error.message).")
+                throw Problem(
+                    .unprocessableContent, code: "invalid-department", detail: "`\(error.field)` \(error.message).")
             }
             let department = Department(
                 id: id,
