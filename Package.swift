@@ -37,7 +37,7 @@ var targets: [Target] = [
     .target(
         name: "YunzhenServiceKit",
         dependencies: [
-            "YunzhenContracts", "YunzhenStorage", "YunzhenCallout", hummingbird, logging, lifecycle,
+            "YunzhenContracts", "YunzhenStorage", "YunzhenCallout", hummingbird, logging, lifecycle, grdb,
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Metrics", package: "swift-metrics"),

@@ -8,14 +8,14 @@ import YunzhenStorage
 public func buildApplication(configuration: ConsultConfiguration, logger: Logger) async throws
     -> some ApplicationProtocol
 {
-    let database = try ServiceDatabase.open(
-        directory: configuration.dataDirectory,
-        name: "consult",
+    try ServiceApplication.makeDomainService(
+        .consult,
+        dataDirectory: configuration.dataDirectory,
         migrator: ConsultMigrations.migrator,
-        logger: logger
+        settings: configuration.server,
+        logger: logger,
+        router: buildRouter
     )
-    return ServiceApplication.make(
-        name: "consult", router: buildRouter(database: database), settings: configuration.server, logger: logger)
 }
 
 /// The consult router over `database`; tests build it on an in-memory database.

@@ -8,14 +8,14 @@ import YunzhenStorage
 public func buildApplication(configuration: FollowupConfiguration, logger: Logger) async throws
     -> some ApplicationProtocol
 {
-    let database = try ServiceDatabase.open(
-        directory: configuration.dataDirectory,
-        name: "followup",
+    try ServiceApplication.makeDomainService(
+        .followup,
+        dataDirectory: configuration.dataDirectory,
         migrator: FollowupMigrations.migrator,
-        logger: logger
+        settings: configuration.server,
+        logger: logger,
+        router: buildRouter
     )
-    return ServiceApplication.make(
-        name: "followup", router: buildRouter(database: database), settings: configuration.server, logger: logger)
 }
 
 /// The followup router over `database`; tests build it on an in-memory database.

@@ -8,17 +8,18 @@ import YunzhenStorage
 public func buildApplication(configuration: RegistrationConfiguration, logger: Logger) async throws
     -> some ApplicationProtocol
 {
-    let database = try ServiceDatabase.open(
-        directory: configuration.dataDirectory,
-        name: "registration",
-        migrator: RegistrationMigrations.migrator,
-        logger: logger
-    )
     if configuration.operatorKey == nil {
         logger.warning("YUNZHEN_OPERATOR_KEY is not set: department writes are refused")
     }
-    let router = buildRouter(database: database, operatorKey: configuration.operatorKey)
-    return ServiceApplication.make(name: "registration", router: router, settings: configuration.server, logger: logger)
+    return try ServiceApplication.makeDomainService(
+        .registration,
+        dataDirectory: configuration.dataDirectory,
+        migrator: RegistrationMigrations.migrator,
+        settings: configuration.server,
+        logger: logger
+    ) { database in
+        buildRouter(database: database, operatorKey: configuration.operatorKey)
+    }
 }
 
 /// The registration router over `database`; tests build it on an in-memory database.

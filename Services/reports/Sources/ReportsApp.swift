@@ -8,14 +8,14 @@ import YunzhenStorage
 public func buildApplication(configuration: ReportsConfiguration, logger: Logger) async throws
     -> some ApplicationProtocol
 {
-    let database = try ServiceDatabase.open(
-        directory: configuration.dataDirectory,
-        name: "reports",
+    try ServiceApplication.makeDomainService(
+        .reports,
+        dataDirectory: configuration.dataDirectory,
         migrator: ReportsMigrations.migrator,
-        logger: logger
+        settings: configuration.server,
+        logger: logger,
+        router: buildRouter
     )
-    return ServiceApplication.make(
-        name: "reports", router: buildRouter(database: database), settings: configuration.server, logger: logger)
 }
 
 /// The reports router over `database`; tests build it on an in-memory database.

@@ -8,14 +8,14 @@ import YunzhenStorage
 public func buildApplication(configuration: ScreeningConfiguration, logger: Logger) async throws
     -> some ApplicationProtocol
 {
-    let database = try ServiceDatabase.open(
-        directory: configuration.dataDirectory,
-        name: "screening",
+    try ServiceApplication.makeDomainService(
+        .screening,
+        dataDirectory: configuration.dataDirectory,
         migrator: ScreeningMigrations.migrator,
-        logger: logger
+        settings: configuration.server,
+        logger: logger,
+        router: buildRouter
     )
-    return ServiceApplication.make(
-        name: "screening", router: buildRouter(database: database), settings: configuration.server, logger: logger)
 }
 
 /// The screening router over `database`; tests build it on an in-memory database.

@@ -1,5 +1,7 @@
 import Foundation
+import GRDB
 import Hummingbird
+import Logging
 import YunzhenContracts
 import YunzhenStorage
 
@@ -24,5 +26,24 @@ extension ServiceApplication {
             await database.isReady()
         }
         return router
+    }
+
+    /// A domain service's application: opens `<dataDirectory>/<service>.sqlite`, runs its migrator, and serves
+    /// the router built over that database.
+    public static func makeDomainService(
+        _ service: ServiceName,
+        dataDirectory: URL,
+        migrator: DatabaseMigrator,
+        settings: ServerSettings,
+        logger: Logger,
+        router: (ServiceDatabase) -> Router<ServiceRequestContext>
+    ) throws -> some ApplicationProtocol {
+        let database = try ServiceDatabase.open(
+            directory: dataDirectory,
+            name: service.rawValue,
+            migrator: migrator,
+            logger: logger
+        )
+        return make(name: service.rawValue, router: router(database), settings: settings, logger: logger)
     }
 }

@@ -30,7 +30,7 @@ public enum ServiceApplication {
         Application(
             router: router,
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: nil),
-            services: services + [ShutdownAnnouncer(logger: logger)],
+            services: services,
             onServerRunning: { channel in
                 // Hummingbird has logged the address; systemd learns the process is ready.
                 SystemdNotifier.notify(
@@ -38,16 +38,5 @@ public enum ServiceApplication {
             },
             logger: logger
         )
-    }
-}
-
-/// Waits for graceful shutdown, then tells systemd and the log that the process is stopping.
-struct ShutdownAnnouncer: Service {
-    let logger: Logger
-
-    func run() async throws {
-        try? await gracefulShutdown()
-        logger.info("server drained, stopping")
-        SystemdNotifier.notify("STOPPING=1")
     }
 }

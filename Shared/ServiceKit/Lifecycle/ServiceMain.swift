@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import ServiceLifecycle
 
 /// The configuration of one process, read from the environment once at start-up.
 public protocol ProcessConfiguration: Sendable {
@@ -30,7 +31,19 @@ public enum ServiceMain {
         let logger = Logger(label: name)
         do {
             let app = try await build(configuration, logger)
-            try await app.runService()
+            // The announcer comes last so that, shutting down in reverse order, it speaks before the server
+            // starts draining.
+            let group = ServiceGroup(
+                configuration: .init(
+                    services: [
+                        .init(service: app),
+                        .init(service: ShutdownAnnouncer(logger: logger), successTerminationBehavior: .ignore),
+                    ],
+                    gracefulShutdownSignals: [.sigterm, .sigint],
+                    logger: logger
+                )
+            )
+            try await group.run()
             logger.info("stopped")
             exit(0)
         } catch {
@@ -38,5 +51,17 @@ public enum ServiceMain {
             FileHandle.standardError.write(Data("\(name): \(error)\n".utf8))
             exit(1)
         }
+    }
+}
+
+/// Tells systemd and the log, as soon as a stop is asked for, that the process is stopping; the server then
+/// finishes the requests in flight.
+struct ShutdownAnnouncer: Service {
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        logger.info("stopping: finishing requests in flight")
+        SystemdNotifier.notify("STOPPING=1")
     }
 }
