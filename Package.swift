@@ -23,6 +23,7 @@ var targets: [Target] = [
     // MARK: Shared
     .target(name: "YunzhenContracts", path: "Shared/Contracts"),
     .target(name: "YunzhenStorage", dependencies: [grdb, logging], path: "Shared/Storage"),
+    .target(name: "YunzhenQueue", dependencies: [logging], path: "Shared/Queue"),
     .systemLibrary(
         name: "CCurl",
         path: "Shared/CCurl",
@@ -86,6 +87,11 @@ var targets: [Target] = [
             logging,
         ],
         path: "Tests/SharedTests"
+    ),
+    .testTarget(
+        name: "QueueTests",
+        dependencies: ["YunzhenQueue", "YunzhenTesting", logging],
+        path: "Tests/QueueTests"
     ),
     .testTarget(
         name: "EdgeTests",

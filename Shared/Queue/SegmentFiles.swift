@@ -1,0 +1,76 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Names and low-level file operations of a topic's folder:
+///
+///     <queue>/<topic>/00000000000000000000.log     segment, named by the offset of its first record
+///     <queue>/<topic>/00000000000000000000.index   sparse index: (offset - first) u32, position u32, pairs
+///     <queue>/<topic>/head                         u64: offsets below it are durable (written after each fsync)
+///     <queue>/<topic>/writer.lock                  held (flock) by the topic's one writer
+enum SegmentFiles {
+    static func logName(firstOffset: UInt64) -> String { String(format: "%020llu.log", firstOffset) }
+    static func indexName(firstOffset: UInt64) -> String { String(format: "%020llu.index", firstOffset) }
+
+    /// The first offsets of the topic's segments, ascending.
+    static func segments(in directory: URL) -> [UInt64] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        return names.compactMap { name in
+            guard name.hasSuffix(".log"), name.count == 24 else { return nil }
+            return UInt64(name.dropLast(4))
+        }.sorted()
+    }
+
+    /// Reads the whole file at `path` (a segment is at most a few tens of MiB).
+    static func readAll(_ path: String) throws(QueueError) -> [UInt8] {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw .fromErrno(errno, path: path, operation: "open") }
+        defer { close(descriptor) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { throw .fromErrno(errno, path: path, operation: "stat") }
+        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
+        var done = 0
+        while done < bytes.count {
+            let count = bytes.withUnsafeMutableBytes { buffer in
+                pread(descriptor, buffer.baseAddress! + done, buffer.count - done, off_t(done))
+            }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else {
+                if count == 0 { break }
+                throw .fromErrno(errno, path: path, operation: "read")
+            }
+            done += count
+        }
+        return Array(bytes.prefix(done))
+    }
+
+    /// Writes all of `bytes` at `position`.
+    static func write(_ descriptor: Int32, _ bytes: [UInt8], at position: Int, path: String) throws(QueueError) {
+        var done = 0
+        while done < bytes.count {
+            let count = bytes.withUnsafeBytes { bytes in
+                pwrite(descriptor, bytes.baseAddress! + done, bytes.count - done, off_t(position + done))
+            }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { throw .fromErrno(errno, path: path, operation: "write") }
+            done += count
+        }
+    }
+
+    /// Makes a new file's directory entry durable.
+    static func syncDirectory(_ directory: URL) {
+        let descriptor = open(directory.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard descriptor >= 0 else { return }
+        _ = fsync(descriptor)
+        close(descriptor)
+    }
+
+    static func readHead(in directory: URL) -> UInt64? {
+        guard let bytes = try? readAll(directory.appendingPathComponent("head").path), bytes.count == 8 else {
+            return nil
+        }
+        return bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+    }
+}

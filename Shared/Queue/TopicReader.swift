@@ -1,0 +1,168 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Reads a topic's records in order from any offset, only as far as the writer has made durable (`head`).
+/// Any process may read any topic; readers take no lock.
+public final class TopicReader {
+    public let directory: URL
+    private var segmentFirstOffset: UInt64 = 0
+    private var descriptor: Int32 = -1
+    private var position = 0
+    /// The offset of the next record `next` returns.
+    public private(set) var nextOffset: UInt64 = 0
+
+    /// What one read produced.
+    public struct Batch: Sendable {
+        public var records: [RecordFormat.Record] = []
+        /// Offsets of damaged records skipped (quarantined): reported, never silently dropped.
+        public var quarantined: [UInt64] = []
+
+        public init() {}
+    }
+
+    public init(directory: URL, from offset: UInt64 = 0) throws(QueueError) {
+        self.directory = directory
+        try seek(to: offset)
+    }
+
+    deinit {
+        if descriptor >= 0 { close(descriptor) }
+    }
+
+    /// The offset below which records are durable, as the writer last published it.
+    public var durableEnd: UInt64 { SegmentFiles.readHead(in: directory) ?? 0 }
+
+    /// Positions the reader at `offset` (or the first record after it, when retention removed it).
+    public func seek(to offset: UInt64) throws(QueueError) {
+        let segments = SegmentFiles.segments(in: directory)
+        let first = segments.last(where: { $0 <= offset }) ?? segments.first ?? 0
+        try open(segment: first)
+        nextOffset = first
+        position = 0
+        // Jump with the sparse index, then walk the few records before the target.
+        if let entry = indexEntries(first).last(where: { first + UInt64($0.relativeOffset) <= offset }) {
+            position = Int(entry.position)
+            nextOffset = first + UInt64(entry.relativeOffset)
+        }
+        while nextOffset < offset {
+            let batch = try next(limit: Int(min(offset - nextOffset, 1024)))
+            if batch.records.isEmpty && batch.quarantined.isEmpty { break }
+        }
+    }
+
+    /// Up to `limit` records from the current place, stopping at the durable end.
+    public func next(limit: Int) throws(QueueError) -> Batch {
+        var batch = Batch()
+        let end = durableEnd
+        while batch.records.count + batch.quarantined.count < limit, nextOffset < end {
+            guard descriptor >= 0 else { break }
+            let window = try readWindow(at: position, minimum: RecordFormat.headerSize)
+            let parsed = window.withUnsafeBytes { RecordFormat.parse($0, at: 0) }
+            switch parsed {
+            case .record(let record, let next):
+                guard record.offset == nextOffset else {
+                    // A record out of place is damage too: skip to where the expected one is.
+                    try skipDamaged(into: &batch)
+                    continue
+                }
+                batch.records.append(record)
+                position += next
+                nextOffset += 1
+            case .end:
+                // The writer moved on to the next segment.
+                let segments = SegmentFiles.segments(in: directory)
+                guard let following = segments.first(where: { $0 > segmentFirstOffset }) else { return batch }
+                if following > nextOffset {
+                    for offset in nextOffset..<following { batch.quarantined.append(offset) }
+                }
+                try open(segment: following)
+                position = 0
+                nextOffset = following
+            case .damaged:
+                // Below the durable end nothing is in flight: this is damage, not a write in progress.
+                try skipDamaged(into: &batch)
+            }
+        }
+        return batch
+    }
+
+    /// Quarantines the damaged stretch at the current position and moves to the next intact record.
+    private func skipDamaged(into batch: inout Batch) throws(QueueError) {
+        let rest = try readWindow(at: position, minimum: 0, wholeSegment: true)
+        let resumed = rest.withUnsafeBytes { RecordFormat.resynchronize($0, after: 0) }
+        guard let resumed,
+            case .record(let record, _) = rest.withUnsafeBytes({ RecordFormat.parse($0, at: resumed) })
+        else {
+            // Nothing intact follows in this segment: everything up to the next segment is lost.
+            let segments = SegmentFiles.segments(in: directory)
+            let following = segments.first(where: { $0 > segmentFirstOffset }) ?? durableEnd
+            for offset in nextOffset..<max(nextOffset + 1, following) { batch.quarantined.append(offset) }
+            if following > segmentFirstOffset, segments.contains(following) {
+                try open(segment: following)
+                position = 0
+            } else {
+                descriptor = -1
+            }
+            nextOffset = following
+            return
+        }
+        for offset in nextOffset..<max(record.offset, nextOffset + 1) { batch.quarantined.append(offset) }
+        position += resumed
+        nextOffset = record.offset
+    }
+
+    private func open(segment first: UInt64) throws(QueueError) {
+        if descriptor >= 0 { close(descriptor) }
+        let path = directory.appendingPathComponent(SegmentFiles.logName(firstOffset: first)).path
+        descriptor = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw .fromErrno(errno, path: path, operation: "open") }
+        segmentFirstOffset = first
+    }
+
+    /// Bytes from `start`: enough for the record there (its header says how long it is), or the whole rest.
+    private func readWindow(at start: Int, minimum: Int, wholeSegment: Bool = false) throws(QueueError) -> [UInt8] {
+        var size = wholeSegment ? Int.max : 64 * 1024
+        var info = stat()
+        if fstat(descriptor, &info) == 0 { size = min(size, max(0, Int(info.st_size) - start)) }
+        var bytes = try pread(size, at: start)
+        if !wholeSegment, bytes.count >= 8 {
+            let length = bytes.withUnsafeBytes {
+                Int(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
+            }
+            let needed = RecordFormat.headerSize + length
+            if needed > bytes.count, start + needed <= Int(info.st_size) { bytes = try pread(needed, at: start) }
+        }
+        return bytes
+    }
+
+    private func pread(_ count: Int, at start: Int) throws(QueueError) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var done = 0
+        while done < count {
+            let read = bytes.withUnsafeMutableBytes {
+                Glibc.pread(descriptor, $0.baseAddress! + done, count - done, off_t(start + done))
+            }
+            if read < 0 && errno == EINTR { continue }
+            if read < 0 { throw .fromErrno(errno, path: directory.path, operation: "read") }
+            if read == 0 { break }
+            done += read
+        }
+        return Array(bytes.prefix(done))
+    }
+
+    private func indexEntries(_ first: UInt64) -> [(relativeOffset: UInt32, position: UInt32)] {
+        let path = directory.appendingPathComponent(SegmentFiles.indexName(firstOffset: first)).path
+        guard let bytes = try? SegmentFiles.readAll(path) else { return [] }
+        return stride(from: 0, to: bytes.count - bytes.count % 8, by: 8).map { at in
+            bytes.withUnsafeBytes {
+                (
+                    UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: at, as: UInt32.self)),
+                    UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: at + 4, as: UInt32.self))
+                )
+            }
+        }
+    }
+}
