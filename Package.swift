@@ -24,6 +24,14 @@ var targets: [Target] = [
     .target(name: "YunzhenContracts", path: "Shared/Contracts"),
     .target(name: "YunzhenStorage", dependencies: [grdb, logging], path: "Shared/Storage"),
     .target(name: "YunzhenQueue", dependencies: [logging], path: "Shared/Queue"),
+    .target(
+        name: "YunzhenMessaging",
+        dependencies: [
+            "YunzhenQueue", "YunzhenContracts", grdb, logging, lifecycle,
+            .product(name: "Metrics", package: "swift-metrics"),
+        ],
+        path: "Shared/Messaging"
+    ),
     .systemLibrary(
         name: "CCurl",
         path: "Shared/CCurl",
@@ -90,7 +98,10 @@ var targets: [Target] = [
     ),
     .testTarget(
         name: "QueueTests",
-        dependencies: ["YunzhenQueue", "YunzhenTesting", logging],
+        dependencies: [
+            "YunzhenQueue", "YunzhenMessaging", "YunzhenContracts", "YunzhenStorage", "YunzhenTesting", logging, grdb,
+            lifecycle,
+        ],
         path: "Tests/QueueTests"
     ),
     .testTarget(
