@@ -126,7 +126,10 @@ for service in services {
     targets.append(
         .target(
             name: service.module,
-            dependencies: ["YunzhenContracts", "YunzhenStorage", "YunzhenServiceKit", hummingbird, grdb, logging],
+            dependencies: [
+                "YunzhenContracts", "YunzhenStorage", "YunzhenServiceKit", "YunzhenQueue", "YunzhenMessaging", hummingbird, grdb,
+                logging,
+            ],
             path: "Services/\(service.folder)/Sources",
             resources: [.embedInCode("openapi.yaml")]
         )

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Hummingbird
 import HummingbirdTesting
 import Logging
@@ -12,11 +13,11 @@ import YunzhenStorage
     static let key = String(repeating: "k", count: 40)
 
     static func withRegistration(
-        operatorKey: String? = key, _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void
-    )
-        async throws
-    {
-        let database = try ServiceDatabase.inMemory(migrator: RegistrationMigrations.migrator)
+        operatorKey: String? = key,
+        database: ServiceDatabase? = nil,
+        _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void
+    ) async throws {
+        let database = try database ?? ServiceDatabase.inMemory(migrator: RegistrationMigrations.migrator)
         let router = buildRouter(
             database: database, operatorKey: try operatorKey.map { try OperatorKey($0, variable: "K") })
         let app = ServiceApplication.make(
@@ -64,6 +65,28 @@ import YunzhenStorage
             }
             #expect(one.nameEn == "Haematology")
         }
+    }
+
+    @Test func savingADepartmentPublishesDepartmentSavedInTheSameTransaction() async throws {
+        let database = try ServiceDatabase.inMemory(migrator: RegistrationMigrations.migrator)
+        try await Self.withRegistration(database: database) { client in
+            for _ in 0..<2 {
+                try await client.execute(
+                    uri: "/departments/hematology", method: .put, headers: Self.authorized, body: try Self.json(Self.hematology)
+                ) { _ in }
+            }
+            // Refused writes publish nothing.
+            try await client.execute(uri: "/departments/Bad_Code", method: .put, headers: Self.authorized, body: try Self.json(Self.hematology)) { _ in }
+        }
+        let events = try await database.writer.read { db in
+            try Data.fetchAll(db, sql: "SELECT event FROM queue_outbox ORDER BY id").map {
+                try EventCoding.decoder.decode(CloudEvent<DepartmentSaved>.self, from: $0)
+            }
+        }
+        #expect(events.map(\.type) == [DepartmentSaved.eventType, DepartmentSaved.eventType])
+        #expect(events.map(\.data.created) == [true, false])
+        #expect(events.map(\.subject) == ["hematology", "hematology"])
+        #expect(Set(events.map(\.id)).count == 2)
     }
 
     @Test func unknownDepartmentIs404() async throws {

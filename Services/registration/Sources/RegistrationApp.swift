@@ -1,6 +1,8 @@
 import Foundation
 import Hummingbird
 import Logging
+import YunzhenMessaging
+import YunzhenQueue
 import YunzhenServiceKit
 import YunzhenStorage
 
@@ -16,7 +18,12 @@ public func buildApplication(configuration: RegistrationConfiguration, logger: L
         dataDirectory: configuration.dataDirectory,
         migrator: RegistrationMigrations.migrator,
         settings: configuration.server,
-        logger: logger
+        logger: logger,
+        backgroundServices: { database in
+            // The one writer of the registration topic; a second registration process fails here, naming the lock.
+            let topic = try TopicWriter.open(directory: configuration.topicDirectory, topic: "registration", logger: logger)
+            return [OutboxRelay(database: database.writer, writer: topic, logger: logger)]
+        }
     ) { database in
         buildRouter(database: database, operatorKey: configuration.operatorKey)
     }

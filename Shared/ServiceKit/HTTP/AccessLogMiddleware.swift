@@ -23,7 +23,7 @@ public struct AccessLogMiddleware: RouterMiddleware {
                     "method": .string(request.method.rawValue),
                     "path": .string(request.uri.path),
                     "status": .stringConvertible(response.status.code),
-                    "duration_ms": .stringConvertible(Double(elapsed / .microseconds(1)) / 1000),
+                    "duration_ms": .stringConvertible((elapsed / .microseconds(1)).rounded() / 1000),
                 ]
             )
         }

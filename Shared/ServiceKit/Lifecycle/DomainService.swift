@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Hummingbird
 import Logging
+import ServiceLifecycle
 import YunzhenContracts
 import YunzhenStorage
 
@@ -12,6 +13,12 @@ public enum DataRoot {
     {
         let root = try environment.directory("YUNZHEN_DATA", "the data root folder, e.g. /var/lib/yunzhen")
         return root.appendingPathComponent(service.rawValue, isDirectory: true)
+    }
+
+    /// Where the topic `service` writes lives: `<YUNZHEN_DATA>/queue/<service>/`.
+    public static func topicDirectory(for service: ServiceName, environment: EnvironmentReader) throws(ConfigurationError) -> URL {
+        let root = try environment.directory("YUNZHEN_DATA", "the data root folder, e.g. /var/lib/yunzhen")
+        return root.appendingPathComponent("queue", isDirectory: true).appendingPathComponent(service.rawValue, isDirectory: true)
     }
 }
 
@@ -36,6 +43,7 @@ extension ServiceApplication {
         migrator: DatabaseMigrator,
         settings: ServerSettings,
         logger: Logger,
+        backgroundServices: (ServiceDatabase) throws -> [any Service] = { _ in [] },
         router: (ServiceDatabase) -> Router<ServiceRequestContext>
     ) throws -> some ApplicationProtocol {
         let database = try ServiceDatabase.open(
@@ -44,6 +52,12 @@ extension ServiceApplication {
             migrator: migrator,
             logger: logger
         )
-        return make(name: service.rawValue, router: router(database), settings: settings, logger: logger)
+        return make(
+            name: service.rawValue,
+            router: router(database),
+            settings: settings,
+            services: try backgroundServices(database),
+            logger: logger
+        )
     }
 }

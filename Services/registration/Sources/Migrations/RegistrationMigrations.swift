@@ -1,4 +1,5 @@
 import GRDB
+import YunzhenMessaging
 
 /// Registration's schema, one append-only list: never edit a shipped migration, add the next one.
 public enum RegistrationMigrations {
@@ -14,6 +15,7 @@ public enum RegistrationMigrations {
                 table.column("updated_at", .datetime).notNull()
             }
         }
+        Outbox.registerMigration(in: &migrator)
         return migrator
     }
 }

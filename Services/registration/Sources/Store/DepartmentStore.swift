@@ -1,12 +1,13 @@
 import Foundation
 import GRDB
 import YunzhenContracts
+import YunzhenMessaging
 
 /// What the department routes need from storage.
 protocol DepartmentStore: Sendable {
     func all() async throws -> [Department]
     func department(_ id: DepartmentID) async throws -> Department?
-    /// Creates or replaces the department; returns true when it was created.
+    /// Creates or replaces the department and publishes `DepartmentSaved`; returns true when it was created.
     func upsert(_ department: Department) async throws -> Bool
 }
 
@@ -27,13 +28,22 @@ struct SQLiteDepartmentStore: DepartmentStore {
     func upsert(_ department: Department) async throws -> Bool {
         try await writer.write { db in
             let now = Date()
+            let created: Bool
             if var row = try DepartmentRow.fetchOne(db, key: department.id.rawValue) {
                 row.update(from: department, at: now)
                 try row.update(db)
-                return false
+                created = false
+            } else {
+                try DepartmentRow(department, at: now).insert(db)
+                created = true
             }
-            try DepartmentRow(department, at: now).insert(db)
-            return true
+            // In the same transaction as the change: published if and only if the change committed.
+            try Outbox.publish(
+                DepartmentSaved(departmentID: department.id, name: department.name, nameEn: department.nameEn, created: created),
+                source: "/yunzhen/registration",
+                in: db
+            )
+            return created
         }
     }
 }
