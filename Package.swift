@@ -87,6 +87,13 @@ var targets: [Target] = [
     ),
 
     // MARK: Tests
+    .executableTarget(
+        name: "queue-soak",
+        dependencies: [
+            "YunzhenQueue", "YunzhenMessaging", "YunzhenContracts", "YunzhenStorage", grdb, logging, lifecycle,
+        ],
+        path: "Tests/QueueSoak"
+    ),
     .testTarget(
         name: "SharedTests",
         dependencies: [
@@ -127,7 +134,8 @@ for service in services {
         .target(
             name: service.module,
             dependencies: [
-                "YunzhenContracts", "YunzhenStorage", "YunzhenServiceKit", "YunzhenQueue", "YunzhenMessaging", hummingbird, grdb,
+                "YunzhenContracts", "YunzhenStorage", "YunzhenServiceKit", "YunzhenQueue", "YunzhenMessaging",
+                hummingbird, grdb,
                 logging,
             ],
             path: "Services/\(service.folder)/Sources",

@@ -72,11 +72,15 @@ import YunzhenStorage
         try await Self.withRegistration(database: database) { client in
             for _ in 0..<2 {
                 try await client.execute(
-                    uri: "/departments/hematology", method: .put, headers: Self.authorized, body: try Self.json(Self.hematology)
+                    uri: "/departments/hematology", method: .put, headers: Self.authorized,
+                    body: try Self.json(Self.hematology)
                 ) { _ in }
             }
             // Refused writes publish nothing.
-            try await client.execute(uri: "/departments/Bad_Code", method: .put, headers: Self.authorized, body: try Self.json(Self.hematology)) { _ in }
+            try await client.execute(
+                uri: "/departments/Bad_Code", method: .put, headers: Self.authorized,
+                body: try Self.json(Self.hematology)
+            ) { _ in }
         }
         let events = try await database.writer.read { db in
             try Data.fetchAll(db, sql: "SELECT event FROM queue_outbox ORDER BY id").map {

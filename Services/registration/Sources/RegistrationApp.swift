@@ -21,7 +21,8 @@ public func buildApplication(configuration: RegistrationConfiguration, logger: L
         logger: logger,
         backgroundServices: { database in
             // The one writer of the registration topic; a second registration process fails here, naming the lock.
-            let topic = try TopicWriter.open(directory: configuration.topicDirectory, topic: "registration", logger: logger)
+            let topic = try TopicWriter.open(
+                directory: configuration.topicDirectory, topic: "registration", logger: logger)
             return [OutboxRelay(database: database.writer, writer: topic, logger: logger)]
         }
     ) { database in

@@ -16,9 +16,12 @@ public enum DataRoot {
     }
 
     /// Where the topic `service` writes lives: `<YUNZHEN_DATA>/queue/<service>/`.
-    public static func topicDirectory(for service: ServiceName, environment: EnvironmentReader) throws(ConfigurationError) -> URL {
+    public static func topicDirectory(for service: ServiceName, environment: EnvironmentReader)
+        throws(ConfigurationError) -> URL
+    {
         let root = try environment.directory("YUNZHEN_DATA", "the data root folder, e.g. /var/lib/yunzhen")
-        return root.appendingPathComponent("queue", isDirectory: true).appendingPathComponent(service.rawValue, isDirectory: true)
+        return root.appendingPathComponent("queue", isDirectory: true).appendingPathComponent(
+            service.rawValue, isDirectory: true)
     }
 }
 

@@ -39,7 +39,8 @@ struct SQLiteDepartmentStore: DepartmentStore {
             }
             // In the same transaction as the change: published if and only if the change committed.
             try Outbox.publish(
-                DepartmentSaved(departmentID: department.id, name: department.name, nameEn: department.nameEn, created: created),
+                DepartmentSaved(
+                    departmentID: department.id, name: department.name, nameEn: department.nameEn, created: created),
                 source: "/yunzhen/registration",
                 in: db
             )

@@ -1,0 +1,71 @@
+"""The queue under SIGKILL: a producer (service transaction + outbox + relay) and a consumer (handler + offset in
+one transaction) are killed at random instants and restarted, many times; afterwards every committed change was
+applied exactly once and nothing that was not committed appears.
+
+The soak length is QUEUE_SOAK_CYCLES (default 30) kill cycles of QUEUE_SOAK_COUNT (default 3000) events; a longer
+soak is the same test with larger values, e.g. QUEUE_SOAK_CYCLES=500 QUEUE_SOAK_COUNT=100000.
+"""
+
+import os
+import random
+import signal
+import sqlite3
+import time
+
+import pytest
+
+from conftest import Proc, _child_env, wait_until
+
+CYCLES = int(os.environ.get("QUEUE_SOAK_CYCLES", "30"))
+COUNT = int(os.environ.get("QUEUE_SOAK_COUNT", "3000"))
+
+
+def _rows(database, sql):
+    connection = sqlite3.connect(database)
+    try:
+        return connection.execute(sql).fetchall()
+    finally:
+        connection.close()
+
+
+@pytest.mark.deadline(300 + CYCLES * 5)
+def test_every_committed_event_is_applied_exactly_once_across_random_kills(bin_dir, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    soak = str(bin_dir / "queue-soak")
+    producer = Proc("producer", [soak, "produce", data, COUNT], _child_env(None), tmp_path / "logs")
+    consumer = Proc("consumer", [soak, "consume", data, COUNT], _child_env(None), tmp_path / "logs")
+    producer.start()
+    consumer.start()
+    rng = random.Random(int(os.environ.get("QUEUE_SOAK_SEED", str(time.time_ns()))))
+    kills = {"producer": 0, "consumer": 0}
+    for _ in range(CYCLES):
+        time.sleep(rng.uniform(0.02, 0.3))
+        victims = rng.choice([[producer], [consumer], [producer, consumer]])
+        for victim in victims:
+            if victim.running():
+                os.kill(victim.pid, signal.SIGKILL)
+                victim.popen.wait(timeout=10)
+                kills[victim.name] += 1
+        for victim in victims:
+            # A finished producer or consumer (exit 0) stays finished; a killed one starts again.
+            if victim.returncode != 0:
+                victim.start()
+
+    for process in (producer, consumer):
+        if not process.running() and process.returncode != 0:
+            process.start()
+    wait_until(lambda: producer.returncode is not None and consumer.returncode is not None, timeout=120,
+               message="producer and consumer did not finish")
+    assert producer.returncode == 0, f"producer exited {producer.returncode}"
+    assert consumer.returncode == 0, f"consumer exited {consumer.returncode}"
+    assert kills["producer"] + kills["consumer"] >= CYCLES // 2, f"too few kills landed: {kills}"
+
+    ledger = [number for (number,) in _rows(data / "producer.sqlite", "SELECT number FROM ledger ORDER BY number")]
+    assert ledger == list(range(1, COUNT + 1)), "the producer's own committed changes are not 1..COUNT"
+    applied = _rows(data / "consumer.sqlite", "SELECT number, count(*) FROM applied GROUP BY number ORDER BY number")
+    duplicates = [(number, times) for number, times in applied if times != 1]
+    assert duplicates == [], f"applied more than once: {duplicates[:10]}"
+    assert [number for number, _ in applied] == ledger, "applied events differ from committed changes"
+    assert _rows(data / "producer.sqlite", "SELECT count(*) FROM queue_outbox") == [(0,)]
+    assert _rows(data / "consumer.sqlite", "SELECT count(*) FROM queue_dead_letter") == [(0,)]
