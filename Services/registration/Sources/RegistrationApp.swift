@@ -24,10 +24,9 @@ public func buildApplication(configuration: RegistrationConfiguration, logger: L
             let topic = try TopicWriter.open(
                 directory: configuration.topicDirectory, topic: "registration", logger: logger)
             return [OutboxRelay(database: database.writer, writer: topic, logger: logger)]
-        }
-    ) { database in
-        buildRouter(database: database, operatorKey: configuration.operatorKey)
-    }
+        },
+        router: { database in buildRouter(database: database, operatorKey: configuration.operatorKey) }
+    )
 }
 
 /// The registration router over `database`; tests build it on an in-memory database.
