@@ -79,7 +79,7 @@ var targets: [Target] = [
     .executableTarget(
         name: "yunzhen",
         dependencies: [
-            "YunzhenContracts", "YunzhenCallout", logging,
+            "YunzhenContracts", "YunzhenCallout", "YunzhenQueue", logging, grdb,
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ],
         path: "Tools/yunzhen",

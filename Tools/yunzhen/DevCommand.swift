@@ -117,8 +117,9 @@ enum OperatorKeyFile {
         }
         var generator = SystemRandomNumberGenerator()
         let key = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
-        FileManager.default.createFile(
+        let written = FileManager.default.createFile(
             atPath: file.path, contents: Data(key.utf8), attributes: [.posixPermissions: 0o600])
+        guard written else { throw ValidationError("cannot write the operator key to \(file.path)") }
         return key
     }
 

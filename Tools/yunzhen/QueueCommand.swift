@@ -1,0 +1,188 @@
+import ArgumentParser
+import Foundation
+import GRDB
+import YunzhenContracts
+import YunzhenQueue
+
+/// `yunzhen queue …`: look into the platform's queue on this host.
+struct QueueCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "queue",
+        abstract: "Inspect topics, follow events, check consumers and dead letters.",
+        subcommands: [Topics.self, Tail.self, Verify.self, Consumers.self, DeadLettersCommand.self]
+    )
+
+    struct DataOption: ParsableArguments {
+        @Option(help: "Data root (default: $YUNZHEN_DATA, else .data/dev).")
+        var data: String?
+
+        var root: URL {
+            URL(fileURLWithPath: data ?? ProcessInfo.processInfo.environment["YUNZHEN_DATA"] ?? ".data/dev")
+                .standardizedFileURL
+        }
+
+        var queue: URL { root.appendingPathComponent("queue") }
+    }
+
+    struct Topics: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List topics with their size and offsets.")
+        @OptionGroup var options: DataOption
+
+        func run() throws {
+            let topics = TopicInspector.topics(in: options.queue)
+            guard !topics.isEmpty else {
+                print("no topics under \(options.queue.path)")
+                return
+            }
+            print(
+                "topic".padding(toLength: 14, withPad: " ", startingAt: 0) + "segments      bytes   first  durable end")
+            for topic in topics {
+                print(
+                    topic.topic.padding(toLength: 14, withPad: " ", startingAt: 0)
+                        + String(
+                            format: "%8d %10lld %7llu %12llu", topic.segments, topic.bytes, topic.firstOffset,
+                            topic.durableEnd)
+                )
+            }
+        }
+    }
+
+    struct Tail: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print a topic's events as JSON lines: {\"offset\", \"sequence\", \"event\"}.",
+            discussion: "Pipe it into your own program: `yunzhen queue tail reports --follow | my-integration`."
+        )
+        @OptionGroup var options: DataOption
+        @Argument(help: "The topic (a producing service's name).") var topic: String
+        @Option(help: "Start at this offset (default: the last 10 events).") var from: UInt64?
+        @Flag(help: "Keep printing new events as they become durable.") var follow = false
+
+        func run() async throws {
+            let directory = options.queue.appendingPathComponent(topic)
+            guard FileManager.default.fileExists(atPath: directory.path) else {
+                throw ValidationError("no topic \(topic) under \(options.queue.path)")
+            }
+            let probe = try TopicReader(directory: directory)
+            let start = from ?? (probe.durableEnd > 10 ? probe.durableEnd - 10 : 0)
+            let reader = try TopicReader(directory: directory, from: start)
+            while true {
+                let batch = try reader.next(limit: 1000)
+                for offset in batch.quarantined {
+                    FileHandle.standardError.write(
+                        Data("yunzhen queue: offset \(offset) is damaged and skipped\n".utf8))
+                }
+                var lines = ""
+                for record in batch.records {
+                    let event = String(decoding: record.payload, as: UTF8.self)
+                    lines +=
+                        #"{"offset":\#(record.offset),"sequence":\#(record.producerSequence),"event":\#(event)}"# + "\n"
+                }
+                // Unbuffered, so a program reading the pipe sees each event as soon as it is durable.
+                FileHandle.standardOutput.write(Data(lines.utf8))
+                if batch.records.isEmpty && batch.quarantined.isEmpty {
+                    guard follow else { return }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            }
+        }
+    }
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Read every segment and report damaged records, torn tails and gaps; exit 1 when damage is found."
+        )
+        @OptionGroup var options: DataOption
+        @Argument(help: "Topics to verify (default: all).") var topics: [String] = []
+
+        func run() throws {
+            let names = topics.isEmpty ? TopicInspector.topics(in: options.queue).map(\.topic) : topics
+            var damaged = false
+            for name in names {
+                for report in try TopicInspector.verify(topicDirectory: options.queue.appendingPathComponent(name)) {
+                    let range = report.firstOffset.map { "\($0)…\(report.lastOffset ?? $0)" } ?? "empty"
+                    var line = "\(name)/\(report.segment): \(report.records) records (\(range))"
+                    if !report.damagedPositions.isEmpty { line += ", damaged at bytes \(report.damagedPositions)" }
+                    if !report.gaps.isEmpty { line += ", missing offsets \(report.gaps.prefix(20))" }
+                    if report.tornTailBytes > 0 {
+                        line += ", torn tail of \(report.tornTailBytes) bytes (cut when its writer reopens)"
+                    }
+                    print(line)
+                    damaged = damaged || !report.isHealthy
+                }
+            }
+            if damaged { throw ExitCode(1) }
+        }
+    }
+
+    struct Consumers: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Each service's consumers, their offsets and lag.")
+        @OptionGroup var options: DataOption
+
+        func run() throws {
+            let ends = Dictionary(
+                uniqueKeysWithValues: TopicInspector.topics(in: options.queue).map { ($0.topic, $0.durableEnd) })
+            print("service       consumer                  topic          offset        lag")
+            for service in ServiceName.allCases {
+                guard let database = try ServiceDatabases.open(service, in: options.root) else { continue }
+                let rows = try database.read { db -> [Row] in
+                    guard try db.tableExists("queue_consumer_offset") else { return [] }
+                    return try Row.fetchAll(
+                        db, sql: "SELECT consumer, topic, next_offset FROM queue_consumer_offset ORDER BY consumer")
+                }
+                for row in rows {
+                    let topic: String = row["topic"]
+                    let offset = UInt64(row["next_offset"] as Int64)
+                    let lag = (ends[topic] ?? offset) > offset ? (ends[topic] ?? offset) - offset : 0
+                    print(
+                        service.rawValue.padding(toLength: 14, withPad: " ", startingAt: 0)
+                            + (row["consumer"] as String).padding(toLength: 26, withPad: " ", startingAt: 0)
+                            + topic.padding(toLength: 14, withPad: " ", startingAt: 0)
+                            + String(format: "%6llu %10llu", offset, lag)
+                    )
+                }
+            }
+        }
+    }
+
+    struct DeadLettersCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "dead-letters",
+            abstract: "Events consumers gave up on, with their errors."
+        )
+        @OptionGroup var options: DataOption
+
+        func run() throws {
+            for service in ServiceName.allCases {
+                guard let database = try ServiceDatabases.open(service, in: options.root) else { continue }
+                let rows = try database.read { db -> [Row] in
+                    guard try db.tableExists("queue_dead_letter") else { return [] }
+                    return try Row.fetchAll(
+                        db, sql: "SELECT * FROM queue_dead_letter WHERE retried_at IS NULL ORDER BY id")
+                }
+                for row in rows {
+                    let id: Int64 = row["id"]
+                    let consumer: String = row["consumer"]
+                    let topic: String = row["topic"]
+                    let offset: Int64 = row["offset"]
+                    let type: String? = row["event_type"]
+                    let attempts: Int = row["attempts"]
+                    let error: String = row["error"]
+                    print(
+                        "\(service.rawValue) #\(id) \(consumer) \(topic)@\(offset) \(type ?? "?") after \(attempts) attempts: \(error)"
+                    )
+                }
+            }
+        }
+    }
+}
+
+/// Read-only access to the services' databases for inspection; the services stay their only writers.
+enum ServiceDatabases {
+    static func open(_ service: ServiceName, in root: URL) throws -> DatabaseQueue? {
+        let path = root.appendingPathComponent("\(service.rawValue)/\(service.rawValue).sqlite").path
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        var configuration = Configuration()
+        configuration.readonly = true
+        return try DatabaseQueue(path: path, configuration: configuration)
+    }
+}
