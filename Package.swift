@@ -88,6 +88,13 @@ var targets: [Target] = [
 
     // MARK: Tests
     .executableTarget(
+        name: "queue-bench",
+        dependencies: [
+            "YunzhenQueue", "YunzhenMessaging", "YunzhenContracts", "YunzhenStorage", grdb, logging, lifecycle,
+        ],
+        path: "Tests/Benchmarks/QueueBench"
+    ),
+    .executableTarget(
         name: "queue-soak",
         dependencies: [
             "YunzhenQueue", "YunzhenMessaging", "YunzhenContracts", "YunzhenStorage", grdb, logging, lifecycle,

@@ -19,7 +19,8 @@ public struct CloudEvent<Payload: Codable & Sendable>: Codable, Sendable {
     public var type: String
     public var subject: String?
     public var time: Date
-    public var datacontenttype = "application/json"
+    /// Optional in CloudEvents; ours always say `application/json`.
+    public var datacontenttype: String? = "application/json"
     public var data: Payload
 
     public init(id: String, source: String, type: String, subject: String?, time: Date, data: Payload) {

@@ -11,6 +11,11 @@ public final class TopicReader {
     private var segmentFirstOffset: UInt64 = 0
     private var descriptor: Int32 = -1
     private var position = 0
+    /// Bytes of the current segment from `bufferStart` on, read ahead so a batch costs one `pread`, not one per
+    /// record. May be stale past what was durable when it was read: see `parseAtPosition`.
+    private var buffer: [UInt8] = []
+    private var bufferStart = 0
+    static let readAhead = 256 * 1024
     /// The offset of the next record `next` returns.
     public private(set) var nextOffset: UInt64 = 0
 
@@ -59,9 +64,7 @@ public final class TopicReader {
         let end = durableEnd
         while batch.records.count + batch.quarantined.count < limit, nextOffset < end {
             guard descriptor >= 0 else { break }
-            let window = try readWindow(at: position, minimum: RecordFormat.headerSize)
-            let parsed = window.withUnsafeBytes { RecordFormat.parse($0, at: 0) }
-            switch parsed {
+            switch try parseAtPosition() {
             case .record(let record, let next):
                 guard record.offset == nextOffset else {
                     // A record out of place is damage too: skip to where the expected one is.
@@ -69,7 +72,7 @@ public final class TopicReader {
                     continue
                 }
                 batch.records.append(record)
-                position += next
+                position = bufferStart + next
                 nextOffset += 1
             case .end:
                 // The writer moved on to the next segment.
@@ -87,6 +90,40 @@ public final class TopicReader {
             }
         }
         return batch
+    }
+
+    /// Parses the record at `position` from the read-ahead buffer, reading from the file when the buffer does not
+    /// hold it whole. Zeros or damage seen in the buffer are confirmed against the file before they count, since
+    /// the buffer may predate records written since.
+    private func parseAtPosition() throws(QueueError) -> RecordFormat.Parsed {
+        func parseBuffered() -> RecordFormat.Parsed? {
+            let at = position - bufferStart
+            guard at >= 0, at + RecordFormat.headerSize <= buffer.count else { return nil }
+            let length = buffer.withUnsafeBytes {
+                Int(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: at + 4, as: UInt32.self)))
+            }
+            guard at + RecordFormat.headerSize + length <= buffer.count else { return nil }
+            return buffer.withUnsafeBytes { RecordFormat.parse($0, at: at) }
+        }
+        if let parsed = parseBuffered(), case .record = parsed { return parsed }
+        try refill()
+        if let parsed = parseBuffered() { return parsed }
+        // The record claims more bytes than the read-ahead: read exactly what it needs (or what the file has).
+        let needed =
+            buffer.count >= 8
+            ? RecordFormat.headerSize
+                + buffer.withUnsafeBytes {
+                    Int(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
+                }
+            : RecordFormat.headerSize
+        buffer = try pread(needed, at: position)
+        bufferStart = position
+        return buffer.withUnsafeBytes { RecordFormat.parse($0, at: 0) }
+    }
+
+    private func refill() throws(QueueError) {
+        buffer = try pread(Self.readAhead, at: position)
+        bufferStart = position
     }
 
     /// Quarantines the damaged stretch at the current position and moves to the next intact record.
@@ -116,6 +153,8 @@ public final class TopicReader {
 
     private func open(segment first: UInt64) throws(QueueError) {
         if descriptor >= 0 { close(descriptor) }
+        buffer = []
+        bufferStart = 0
         let path = directory.appendingPathComponent(SegmentFiles.logName(firstOffset: first)).path
         descriptor = Glibc.open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw .fromErrno(errno, path: path, operation: "open") }
@@ -150,7 +189,8 @@ public final class TopicReader {
             if read == 0 { break }
             done += read
         }
-        return Array(bytes.prefix(done))
+        bytes.removeLast(count - done)
+        return bytes
     }
 
     private func indexEntries(_ first: UInt64) -> [(relativeOffset: UInt32, position: UInt32)] {

@@ -1,0 +1,235 @@
+// queue-bench: the queue's throughput and latency on this machine's disk, printed as JSON lines, one per
+// measurement. Run through Tests/Benchmarks/queue.sh, which puts NATS JetStream beside it and prints the table.
+// Not a product executable.
+import Foundation
+import GRDB
+import Logging
+import ServiceLifecycle
+import Synchronization
+import YunzhenContracts
+import YunzhenMessaging
+import YunzhenQueue
+import YunzhenStorage
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+let arguments = CommandLine.arguments
+guard arguments.count >= 2 else {
+    FileHandle.standardError.write(Data("usage: queue-bench DIR [SECONDS]\n".utf8))
+    exit(64)
+}
+let root = URL(fileURLWithPath: arguments[1])
+let seconds = arguments.count > 2 ? Double(arguments[2]) ?? 5 : 5
+let payloadSize = 256
+var logger = Logger(label: "queue-bench")
+logger.logLevel = .error
+
+enum Bench {
+    static func emit(_ fields: [String: any Sendable]) {
+        let data = try! JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])
+        FileHandle.standardOutput.write(data + Data("\n".utf8))
+    }
+
+    static func monotonicNanoseconds() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+    }
+
+    static func percentile(_ sorted: [Double], _ fraction: Double) -> Double {
+        guard !sorted.isEmpty else { return .nan }
+        return sorted[min(sorted.count - 1, Int((Double(sorted.count) * fraction).rounded(.down)))]
+    }
+
+    /// A 256-byte CloudEvent whose data carries the monotonic time it was published at.
+    static func event(_ index: Int, publishedAt: UInt64 = 0) -> [UInt8] {
+        var text =
+            #"{"specversion":"1.0","id":"\#(index)","source":"/bench","type":"bench.measured.v1","time":"2026-01-01T00:00:00Z","data":{"t":\#(publishedAt),"pad":""}}"#
+        let padding = max(0, 256 - text.utf8.count)
+        text = text.replacingOccurrences(
+            of: #""pad":"""#, with: #""pad":""# + String(repeating: "x", count: padding) + "\"")
+        return Array(text.utf8)
+    }
+}
+
+// 1. The disk's own rate: one 256-byte append and one fdatasync at a time.
+do {
+    let path = root.appendingPathComponent("fsync-probe").path
+    let descriptor = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o644)
+    let record = [UInt8](repeating: 0x61, count: payloadSize)
+    var count = 0
+    var latencies: [Double] = []
+    let deadline = Bench.monotonicNanoseconds() + UInt64(seconds * 1e9 / 2)
+    while Bench.monotonicNanoseconds() < deadline {
+        let started = Bench.monotonicNanoseconds()
+        _ = record.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        _ = fdatasync(descriptor)
+        latencies.append(Double(Bench.monotonicNanoseconds() - started) / 1000)
+        count += 1
+    }
+    close(descriptor)
+    unlink(path)
+    latencies.sort()
+    Bench.emit([
+        "measure": "disk append+fdatasync", "ops_per_s": Double(count) / (seconds / 2),
+        "p50_us": Bench.percentile(latencies, 0.5), "p99_us": Bench.percentile(latencies, 0.99),
+    ])
+}
+
+// 2. Durable publish: acknowledged only after the group's fdatasync, with 1, 8 and 64 publishers.
+for publishers in [1, 8, 64] {
+    let directory = root.appendingPathComponent("publish-\(publishers)")
+    let writer = try TopicWriter.open(directory: directory, topic: "bench", logger: logger)
+    let payload = Bench.event(0)
+    let deadline = Bench.monotonicNanoseconds() + UInt64(seconds * 1e9)
+    let started = Bench.monotonicNanoseconds()
+    let total = try await withThrowingTaskGroup(of: Int.self) { group in
+        for publisher in 0..<publishers {
+            group.addTask {
+                var sent = 0
+                while Bench.monotonicNanoseconds() < deadline {
+                    _ = try await writer.append([
+                        .init(producerSequence: UInt64(publisher << 40 | sent), payload: payload)
+                    ])
+                    sent += 1
+                }
+                return sent
+            }
+        }
+        var total = 0
+        for try await sent in group { total += sent }
+        return total
+    }
+    let elapsed = Double(Bench.monotonicNanoseconds() - started) / 1e9
+    writer.close()
+    Bench.emit([
+        "measure": "durable publish", "publishers": publishers, "events_per_s": Double(total) / elapsed,
+        "events": total,
+    ])
+
+    // 3. Consume: read back everything the 64-publisher run wrote.
+    if publishers == 64 {
+        let reader = try TopicReader(directory: directory)
+        let readStarted = Bench.monotonicNanoseconds()
+        var read = 0
+        while true {
+            let batch = try reader.next(limit: 4096)
+            if batch.records.isEmpty { break }
+            read += batch.records.count
+        }
+        let readElapsed = Double(Bench.monotonicNanoseconds() - readStarted) / 1e9
+        Bench.emit(["measure": "consume (read)", "events_per_s": Double(read) / readElapsed, "events": read])
+    }
+}
+
+// 3b. Asynchronous publish, as JetStream's async publish is measured: one publisher keeps up to 4,000 appends in
+//     flight; each is still acknowledged only after its group's fdatasync.
+do {
+    let directory = root.appendingPathComponent("publish-async")
+    let writer = try TopicWriter.open(directory: directory, topic: "bench", logger: logger)
+    let payload = Bench.event(0)
+    let deadline = Bench.monotonicNanoseconds() + UInt64(seconds * 1e9)
+    let started = Bench.monotonicNanoseconds()
+    let total = try await withThrowingTaskGroup(of: Int.self) { group in
+        var inFlight = 0
+        var acknowledged = 0
+        var sequence: UInt64 = 0
+        while Bench.monotonicNanoseconds() < deadline {
+            if inFlight == 4000, let done = try await group.next() {
+                acknowledged += done
+                inFlight -= 1
+            }
+            sequence += 1
+            let next = sequence
+            group.addTask {
+                _ = try await writer.append([.init(producerSequence: next, payload: payload)])
+                return 1
+            }
+            inFlight += 1
+        }
+        for try await done in group { acknowledged += done }
+        return acknowledged
+    }
+    let elapsed = Double(Bench.monotonicNanoseconds() - started) / 1e9
+    writer.close()
+    Bench.emit([
+        "measure": "durable publish, async (4,000 in flight)", "events_per_s": Double(total) / elapsed, "events": total,
+    ])
+}
+
+// 4. Publish → handler latency through a real consumer (its own SQLite database, offsets in its transaction),
+//    at 1,000 events/s and at full load.
+for rate in [1000, 0] {
+    let directory = root.appendingPathComponent("latency-\(rate)")
+    let topic = directory.appendingPathComponent("queue/bench")
+    let writer = try TopicWriter.open(directory: topic, topic: "bench", logger: logger)
+    var migrator = DatabaseMigrator()
+    ConsumerSchema.registerMigration(in: &migrator)
+    let database = try ServiceDatabase.open(directory: directory, name: "consumer", migrator: migrator, logger: logger)
+    let latencies = Mutex<[Double]>([])
+    struct Measured: Codable, Sendable { var t: UInt64 }
+    let consumer = QueueConsumer(
+        name: "bench", topic: "bench", topicDirectory: topic, eventTypes: ["bench.measured.v1"],
+        database: database.writer, logger: logger, pollInterval: .milliseconds(50)
+    ) { event, _ in
+        let now = Bench.monotonicNanoseconds()
+        let sent = try event.decode(Measured.self).data.t
+        latencies.withLock { $0.append(Double(now - sent) / 1000) }
+    }
+    let group = ServiceGroup(services: [consumer], logger: logger)
+    let running = Task { try await group.run() }
+    try await Task.sleep(for: .milliseconds(300))
+    let duration = seconds
+    let started = Bench.monotonicNanoseconds()
+    var published = 0
+    if rate > 0 {
+        let interval = 1e9 / Double(rate)
+        while Double(Bench.monotonicNanoseconds() - started) < duration * 1e9 {
+            let due = started + UInt64(Double(published) * interval)
+            while Bench.monotonicNanoseconds() < due { usleep(50) }
+            _ = try await writer.append([
+                .init(
+                    producerSequence: UInt64(published + 1),
+                    payload: Bench.event(published, publishedAt: Bench.monotonicNanoseconds()))
+            ])
+            published += 1
+        }
+    } else {
+        let deadline = started + UInt64(duration * 1e9)
+        published = try await withThrowingTaskGroup(of: Int.self) { tasks in
+            for publisher in 0..<64 {
+                tasks.addTask {
+                    var sent = 0
+                    while Bench.monotonicNanoseconds() < deadline {
+                        _ = try await writer.append([
+                            .init(
+                                producerSequence: UInt64(publisher << 40 | sent),
+                                payload: Bench.event(sent, publishedAt: Bench.monotonicNanoseconds()))
+                        ])
+                        sent += 1
+                    }
+                    return sent
+                }
+            }
+            var total = 0
+            for try await sent in tasks { total += sent }
+            return total
+        }
+    }
+    let wait = Bench.monotonicNanoseconds() + 10_000_000_000
+    while latencies.withLock({ $0.count }) < published && Bench.monotonicNanoseconds() < wait {
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    await group.triggerGracefulShutdown()
+    _ = try? await running.value
+    writer.close()
+    let sorted = latencies.withLock { $0 }.sorted()
+    Bench.emit([
+        "measure": "publish→handler latency", "rate": rate == 0 ? "full load (64 publishers)" : "\(rate)/s",
+        "handled": sorted.count, "published": published,
+        "p50_us": Bench.percentile(sorted, 0.5), "p99_us": Bench.percentile(sorted, 0.99),
+        "max_us": sorted.last ?? .nan,
+    ])
+}
