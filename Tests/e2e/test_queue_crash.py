@@ -105,3 +105,27 @@ def test_queue_verify_names_a_damaged_record_and_tail_skips_it(bin_dir, tmp_path
     offsets = [json.loads(line)["offset"] for line in tail.stdout.splitlines()]
     assert offsets == [offset for offset in range(20) if offset != 9]
     assert "offset 9 is damaged" in tail.stderr
+
+
+def test_a_saved_department_reaches_integrators_through_the_registration_topic(platform, bin_dir):
+    """The path an integrator uses: a change through the edge, its event durable in the topic, tailed as JSON."""
+    headers = {**platform.auth(), "Content-Type": "application/json"}
+    body = json.dumps({"name": "肾内科", "nameEn": "Nephrology", "description": "e2e"})
+    assert platform.put("/api/registration/departments/e2e-topic", data=body, headers=headers).status_code == 201
+    assert platform.put("/api/registration/departments/e2e-topic", data=body, headers=headers).status_code == 200
+    # Refused writes publish nothing.
+    assert platform.put("/api/registration/departments/e2e-topic", data=body).status_code == 401
+
+    def tailed():
+        result = subprocess.run(
+            [str(bin_dir / "yunzhen"), "queue", "tail", "registration", "--from", "0", "--data", str(platform.data_dir)],
+            capture_output=True, text=True, timeout=30,
+        )
+        return [json.loads(line) for line in result.stdout.splitlines()]
+
+    events = wait_until(lambda: (lambda found: found if len(found) >= 2 else None)(tailed()), timeout=10,
+                        message="two department-saved events in the registration topic")
+    assert [event["event"]["type"] for event in events] == ["registration.department-saved.v1"] * 2
+    assert [event["event"]["data"]["created"] for event in events] == [True, False]
+    assert {event["event"]["subject"] for event in events} == {"e2e-topic"}
+    assert events[0]["event"]["id"] != events[1]["event"]["id"]

@@ -122,24 +122,18 @@ struct QueueCommand: AsyncParsableCommand {
             let ends = Dictionary(
                 uniqueKeysWithValues: TopicInspector.topics(in: options.queue).map { ($0.topic, $0.durableEnd) })
             print("service       consumer                  topic          offset        lag")
-            for service in ServiceName.allCases {
-                guard let database = try ServiceDatabases.open(service, in: options.root) else { continue }
-                let rows = try database.read { db -> [Row] in
-                    guard try db.tableExists("queue_consumer_offset") else { return [] }
-                    return try Row.fetchAll(
-                        db, sql: "SELECT consumer, topic, next_offset FROM queue_consumer_offset ORDER BY consumer")
-                }
-                for row in rows {
-                    let topic: String = row["topic"]
-                    let offset = UInt64(row["next_offset"] as Int64)
-                    let lag = (ends[topic] ?? offset) > offset ? (ends[topic] ?? offset) - offset : 0
-                    print(
-                        service.rawValue.padding(toLength: 14, withPad: " ", startingAt: 0)
-                            + (row["consumer"] as String).padding(toLength: 26, withPad: " ", startingAt: 0)
-                            + topic.padding(toLength: 14, withPad: " ", startingAt: 0)
-                            + String(format: "%6llu %10llu", offset, lag)
-                    )
-                }
+            let sql = "SELECT consumer, topic, next_offset FROM queue_consumer_offset ORDER BY consumer"
+            for (service, row) in try ServiceDatabases.rows(in: options.root, table: "queue_consumer_offset", sql: sql)
+            {
+                let topic: String = row["topic"]
+                let offset = UInt64(row["next_offset"] as Int64)
+                let lag = (ends[topic] ?? offset) > offset ? (ends[topic] ?? offset) - offset : 0
+                print(
+                    service.rawValue.padding(toLength: 14, withPad: " ", startingAt: 0)
+                        + (row["consumer"] as String).padding(toLength: 26, withPad: " ", startingAt: 0)
+                        + topic.padding(toLength: 14, withPad: " ", startingAt: 0)
+                        + String(format: "%6llu %10llu", offset, lag)
+                )
             }
         }
     }
@@ -152,25 +146,18 @@ struct QueueCommand: AsyncParsableCommand {
         @OptionGroup var options: DataOption
 
         func run() throws {
-            for service in ServiceName.allCases {
-                guard let database = try ServiceDatabases.open(service, in: options.root) else { continue }
-                let rows = try database.read { db -> [Row] in
-                    guard try db.tableExists("queue_dead_letter") else { return [] }
-                    return try Row.fetchAll(
-                        db, sql: "SELECT * FROM queue_dead_letter WHERE retried_at IS NULL ORDER BY id")
-                }
-                for row in rows {
-                    let id: Int64 = row["id"]
-                    let consumer: String = row["consumer"]
-                    let topic: String = row["topic"]
-                    let offset: Int64 = row["offset"]
-                    let type: String? = row["event_type"]
-                    let attempts: Int = row["attempts"]
-                    let error: String = row["error"]
-                    print(
-                        "\(service.rawValue) #\(id) \(consumer) \(topic)@\(offset) \(type ?? "?") after \(attempts) attempts: \(error)"
-                    )
-                }
+            let sql = "SELECT * FROM queue_dead_letter WHERE retried_at IS NULL ORDER BY id"
+            for (service, row) in try ServiceDatabases.rows(in: options.root, table: "queue_dead_letter", sql: sql) {
+                let id: Int64 = row["id"]
+                let consumer: String = row["consumer"]
+                let topic: String = row["topic"]
+                let offset: Int64 = row["offset"]
+                let type: String? = row["event_type"]
+                let attempts: Int = row["attempts"]
+                let error: String = row["error"]
+                print(
+                    "\(service.rawValue) #\(id) \(consumer) \(topic)@\(offset) \(type ?? "?") after \(attempts) attempts: \(error)"
+                )
             }
         }
     }
@@ -184,5 +171,17 @@ enum ServiceDatabases {
         var configuration = Configuration()
         configuration.readonly = true
         return try DatabaseQueue(path: path, configuration: configuration)
+    }
+
+    /// `sql`'s rows from every service whose database has `table`, in service order.
+    static func rows(in root: URL, table: String, sql: String) throws -> [(ServiceName, Row)] {
+        try ServiceName.allCases.flatMap { service -> [(ServiceName, Row)] in
+            guard let database = try open(service, in: root) else { return [] }
+            let rows = try database.read { db -> [Row] in
+                guard try db.tableExists(table) else { return [] }
+                return try Row.fetchAll(db, sql: sql)
+            }
+            return rows.map { (service, $0) }
+        }
     }
 }
