@@ -23,7 +23,11 @@ var targets: [Target] = [
     // MARK: Shared
     .target(name: "YunzhenContracts", path: "Shared/Contracts"),
     .target(name: "YunzhenStorage", dependencies: [grdb, logging], path: "Shared/Storage"),
-    .target(name: "YunzhenQueue", dependencies: [logging], path: "Shared/Queue"),
+    .target(
+        name: "YunzhenQueue",
+        dependencies: [logging, .product(name: "Metrics", package: "swift-metrics")],
+        path: "Shared/Queue"
+    ),
     .target(
         name: "YunzhenMessaging",
         dependencies: [

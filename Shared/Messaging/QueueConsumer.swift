@@ -135,6 +135,7 @@ public final class QueueConsumer: Service, @unchecked Sendable {
                 try Self.storeOffset(offset + 1, consumer: name, topic: topic, in: db)
             }
             handled.increment(by: events.count)
+            announcePosition(offset + 1)
             return
         } catch {
             guard !events.isEmpty else { throw error }
@@ -145,6 +146,12 @@ public final class QueueConsumer: Service, @unchecked Sendable {
         try await database.write { [name, topic] db in
             try Self.storeOffset(offset + 1, consumer: name, topic: topic, in: db)
         }
+        announcePosition(offset + 1)
+    }
+
+    /// Tells the topic's retention how far this consumer has committed, so it keeps what the consumer still needs.
+    private func announcePosition(_ offset: UInt64) {
+        ConsumerPositions.record(offset, consumer: name, topicDirectory: topicDirectory)
     }
 
     private func handleAlone(_ event: ConsumedEvent) async throws {

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 
 #if canImport(Glibc)
     import Glibc
@@ -52,6 +53,10 @@ public final class TopicWriter: @unchecked Sendable {
 
     private let logger: Logger
     private let lockDescriptor: Int32
+    private let appended: Counter
+    private let groupSizes: Recorder
+    private let syncLatency: Timer
+    private let failures: Counter
     private let condition = NSCondition()
     // Guarded by `condition`.
     private var pending: [(entries: [Entry], continuation: CheckedContinuation<[UInt64], any Error>)] = []
@@ -106,6 +111,12 @@ public final class TopicWriter: @unchecked Sendable {
         self.options = options
         self.logger = logger
         self.lockDescriptor = lock
+        let dimensions = [("topic", topic)]
+        appended = Counter(label: "yunzhen_queue_appended_records_total", dimensions: dimensions)
+        groupSizes = Recorder(label: "yunzhen_queue_group_commit_records", dimensions: dimensions)
+        syncLatency = Timer(
+            label: "yunzhen_queue_fdatasync_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds)
+        failures = Counter(label: "yunzhen_queue_append_failures_total", dimensions: dimensions)
 
         var segments = SegmentFiles.segments(in: directory)
         if segments.isEmpty {
@@ -217,10 +228,14 @@ public final class TopicWriter: @unchecked Sendable {
 
             do {
                 let offsets = try write(batch.map(\.entries))
+                let records = offsets.reduce(0) { $0 + $1.count }
+                appended.increment(by: records)
+                groupSizes.record(records)
                 condition.withLock { committedEnd = nextOffset }
                 for (item, itemOffsets) in zip(batch, offsets) { item.continuation.resume(returning: itemOffsets) }
             } catch {
                 logger.error("append failed", metadata: ["topic": "\(topic)", "error": "\(error)"])
+                failures.increment()
                 if broken { condition.withLock { failure = error } }
                 for item in batch { item.continuation.resume(throwing: error) }
             }
@@ -289,9 +304,11 @@ public final class TopicWriter: @unchecked Sendable {
                 if index > 0 { try roll(to: chunk.segmentFirstOffset) }
                 try flush(chunk.bytes, at: chunk.startPosition, records: chunk.recordStarts)
             }
+            let syncStarted = ContinuousClock.now
             guard fdatasync(segmentDescriptor) == 0 else {
                 throw .fromErrno(errno, path: segmentPath, operation: "fdatasync")
             }
+            syncLatency.recordNanoseconds(Int64((ContinuousClock.now - syncStarted) / .nanoseconds(1)))
         } catch {
             broken = true
             throw error

@@ -188,6 +188,8 @@ import YunzhenTesting
                     db, sql: "SELECT next_offset FROM queue_consumer_offset WHERE consumer = 'consult-departments'")
             }
             #expect(offset == 80)
+            // And retention knows how far it got.
+            #expect(ConsumerPositions.all(topicDirectory: topic)["consult-departments"] == 80)
         }
     }
 

@@ -23,7 +23,15 @@ public func buildApplication(configuration: RegistrationConfiguration, logger: L
             // The one writer of the registration topic; a second registration process fails here, naming the lock.
             let topic = try TopicWriter.open(
                 directory: configuration.topicDirectory, topic: "registration", logger: logger)
-            return [OutboxRelay(database: database.writer, writer: topic, logger: logger)]
+            return [
+                OutboxRelay(database: database.writer, writer: topic, logger: logger),
+                RetentionService(
+                    topic: "registration",
+                    topicDirectory: configuration.topicDirectory,
+                    policy: configuration.retention,
+                    logger: logger
+                ),
+            ]
         },
         router: { database in buildRouter(database: database, operatorKey: configuration.operatorKey) }
     )
