@@ -7,7 +7,7 @@ PYTHON_PACKAGES := pytest requests pyyaml openapi-spec-validator
 SWIFT_SOURCES := Package.swift Shared Services Tools Tests
 RUN_DATA ?= .data/run
 
-.PHONY: run test build build-tests unit e2e lint deploy-check bench deps test-deps clean
+.PHONY: run test build build-tests unit e2e lint deploy-check bench bench-queue deps test-deps clean
 
 ## Build release, load the demo data into a fresh data root, and run all six processes (Ctrl-C stops them).
 run: deps
@@ -43,6 +43,11 @@ bench: deps
 	swift build -c release
 	ROUTE=openapi.yaml bash Tests/Benchmarks/edge_proxy.sh
 	ROUTE=departments bash Tests/Benchmarks/edge_proxy.sh
+
+## The queue against NATS JetStream on the same disk (a benchmark, not a test): see Tests/Benchmarks/README.md.
+bench-queue: deps
+	swift build -c release --product queue-bench
+	bash Tests/Benchmarks/queue.sh
 
 deps:
 	@missing=""; for package in $(SYSTEM_PACKAGES); do \
