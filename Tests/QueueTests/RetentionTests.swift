@@ -1,5 +1,7 @@
 import Foundation
+import Logging
 import Testing
+import YunzhenMessaging
 import YunzhenQueue
 import YunzhenTesting
 
@@ -58,4 +60,36 @@ import YunzhenTesting
             #expect(try Self.segments(directory) == before)
         }
     }
+}
+
+@Suite struct RetentionServiceTests {
+    @Test func cuttingOffAConsumerRaisesTheAlarm() async throws {
+        try await withTemporaryDirectory { directory in
+            try await RetentionTests.fill(directory, records: 100)
+            ConsumerPositions.record(0, consumer: "consult-reports", topicDirectory: directory)
+            let alarms = AlarmLog()
+            let service = RetentionService(
+                topic: "reports",
+                topicDirectory: directory,
+                policy: RetentionPolicy(maximumAge: .seconds(3600), maximumBytes: 0, hardLimitBytes: 0),
+                interval: .milliseconds(10),
+                logger: Logger(label: "retention"),
+                onAlarm: { alarms.append($0) }
+            )
+            let task = Task { try await service.run() }
+            let deadline = ContinuousClock.now + .seconds(5)
+            while alarms.all.isEmpty && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+            task.cancel()
+            _ = try? await task.value
+            let first = try #require(alarms.all.first ?? nil)
+            #expect(first.contains("consult-reports"))
+        }
+    }
+}
+
+final class AlarmLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var alarms: [String?] = []
+    var all: [String?] { lock.withLock { alarms } }
+    func append(_ alarm: String?) { lock.withLock { alarms.append(alarm) } }
 }

@@ -162,3 +162,27 @@ import YunzhenTesting
         }
     }
 }
+
+@Suite struct ReadinessWarningTests {
+    @Test func warningsShowInReadinessUntilCleared() async throws {
+        let warnings = HealthWarnings()
+        let router = ServiceApplication.makeRouter()
+        OperationsRoutes.add(to: router, openAPIDocument: [], warnings: warnings) { true }
+        let app = ServiceApplication.make(
+            name: "t", router: router, settings: ServerSettings(port: 0), logger: Logger(label: "t"))
+        try await app.test(.router) { client in
+            warnings.set("queue-retention", "queue registration: retention cut off consult")
+            let warned = try await client.execute(uri: "/health/ready", method: .get) { response throws in
+                #expect(response.status == .ok)
+                return try JSONDecoder().decode(HealthStatus.self, from: Data(buffer: response.body))
+            }
+            #expect(
+                warned == HealthStatus(status: "ready", warnings: ["queue registration: retention cut off consult"]))
+            warnings.set("queue-retention", nil)
+            let clean = try await client.execute(uri: "/health/ready", method: .get) { response throws in
+                try JSONDecoder().decode(HealthStatus.self, from: Data(buffer: response.body))
+            }
+            #expect(clean == HealthStatus(status: "ready"))
+        }
+    }
+}

@@ -13,6 +13,7 @@ public func buildApplication(configuration: RegistrationConfiguration, logger: L
     if configuration.operatorKey == nil {
         logger.warning("YUNZHEN_OPERATOR_KEY is not set: department writes are refused")
     }
+    let warnings = HealthWarnings()
     return try ServiceApplication.makeDomainService(
         .registration,
         dataDirectory: configuration.dataDirectory,
@@ -29,18 +30,28 @@ public func buildApplication(configuration: RegistrationConfiguration, logger: L
                     topic: "registration",
                     topicDirectory: configuration.topicDirectory,
                     policy: configuration.retention,
-                    logger: logger
+                    logger: logger,
+                    onAlarm: { warnings.set("queue-retention", $0) }
                 ),
             ]
         },
-        router: { database in buildRouter(database: database, operatorKey: configuration.operatorKey) }
+        router: { database in
+            buildRouter(database: database, operatorKey: configuration.operatorKey, warnings: warnings)
+        }
     )
 }
 
 /// The registration router over `database`; tests build it on an in-memory database.
-public func buildRouter(database: ServiceDatabase, operatorKey: OperatorKey?) -> Router<ServiceRequestContext> {
+public func buildRouter(
+    database: ServiceDatabase,
+    operatorKey: OperatorKey?,
+    warnings: HealthWarnings = HealthWarnings()
+) -> Router<ServiceRequestContext> {
     let router = ServiceApplication.makeDomainRouter(
-        database: database, openAPIDocument: RegistrationAPI.openAPIDocument)
+        database: database,
+        openAPIDocument: RegistrationAPI.openAPIDocument,
+        warnings: warnings
+    )
     DepartmentRoutes(store: SQLiteDepartmentStore(writer: database.writer), operatorKey: operatorKey).add(to: router)
     return router
 }

@@ -28,11 +28,13 @@ public enum DataRoot {
 extension ServiceApplication {
     /// The router a domain service starts from: the kit's middleware and operations routes, ready when its
     /// database is open and migrated. The service adds its own routes to it.
-    public static func makeDomainRouter(database: ServiceDatabase, openAPIDocument: [UInt8]) -> Router<
-        ServiceRequestContext
-    > {
+    public static func makeDomainRouter(
+        database: ServiceDatabase,
+        openAPIDocument: [UInt8],
+        warnings: HealthWarnings = HealthWarnings()
+    ) -> Router<ServiceRequestContext> {
         let router = makeRouter()
-        OperationsRoutes.add(to: router, openAPIDocument: openAPIDocument) {
+        OperationsRoutes.add(to: router, openAPIDocument: openAPIDocument, warnings: warnings) {
             await database.isReady()
         }
         return router

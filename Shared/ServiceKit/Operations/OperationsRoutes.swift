@@ -1,4 +1,5 @@
 import Hummingbird
+import Synchronization
 
 /// The routes every process answers for operators and the edge: liveness, readiness, metrics and the OpenAPI
 /// document. The edge never forwards these from the public (see `EdgeRouting`).
@@ -8,6 +9,7 @@ public enum OperationsRoutes {
     public static func add(
         to router: Router<ServiceRequestContext>,
         openAPIDocument: [UInt8],
+        warnings: HealthWarnings = HealthWarnings(),
         readiness: @escaping @Sendable () async -> Bool
     ) {
         router.get("/health/live") { _, _ in
@@ -19,7 +21,8 @@ public enum OperationsRoutes {
                     .serviceUnavailable, code: "not-ready",
                     detail: "The service is starting or its database is unavailable.")
             }
-            return HealthStatus(status: "ready")
+            let current = warnings.current
+            return HealthStatus(status: "ready", warnings: current.isEmpty ? nil : current)
         }
         router.get("/metrics") { _, context in
             // Metrics describe the host's traffic; they are for a scraper on this host, never for the public, even
@@ -47,5 +50,26 @@ public enum OperationsRoutes {
 /// The body of `/health/live` and `/health/ready`.
 public struct HealthStatus: ResponseCodable, Equatable {
     public var status: String
-    public init(status: String) { self.status = status }
+    /// Conditions an operator must look at that do not stop the process from serving (e.g. a queue alarm).
+    public var warnings: [String]?
+
+    public init(status: String, warnings: [String]? = nil) {
+        self.status = status
+        self.warnings = warnings
+    }
+}
+
+/// Warnings a process's parts raise for `/health/ready`, each under its own key, cleared by setting nil.
+public final class HealthWarnings: Sendable {
+    private let storage = Mutex<[String: String]>([:])
+
+    public init() {}
+
+    public func set(_ key: String, _ warning: String?) {
+        storage.withLock { $0[key] = warning }
+    }
+
+    public var current: [String] {
+        storage.withLock { warnings in warnings.keys.sorted().compactMap { warnings[$0] } }
+    }
 }
