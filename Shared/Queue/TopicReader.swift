@@ -50,7 +50,14 @@ public final class TopicReader {
         // Jump with the sparse index, then walk the few records before the target.
         if let entry = indexEntries(first).last(where: { first + UInt64($0.relativeOffset) <= offset }) {
             position = Int(entry.position)
-            nextOffset = first + UInt64(entry.relativeOffset)
+            // The index is only a hint: trust it when the record it points at is the one it names.
+            if case .record(let record, _) = try parseAtPosition(),
+                record.offset == first + UInt64(entry.relativeOffset)
+            {
+                nextOffset = record.offset
+            } else {
+                position = 0
+            }
         }
         while nextOffset < offset {
             let batch = try next(limit: Int(min(offset - nextOffset, 1024)))

@@ -173,6 +173,19 @@ public final class TopicWriter: @unchecked Sendable {
         self.recovery = recovery
 
         let indexPath = directory.appendingPathComponent(SegmentFiles.indexName(firstOffset: last)).path
+        // Index entries past the recovered end describe records that were cut: keep only those before it.
+        if let index = try? SegmentFiles.readAll(indexPath), index.count >= 8 {
+            let kept = stride(from: 0, to: index.count - index.count % 8, by: 8).filter { at in
+                index.withUnsafeBytes {
+                    Int(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: at + 4, as: UInt32.self)))
+                }
+                    < scan.end
+            }
+            if kept.count * 8 != index.count {
+                let rewritten = kept.flatMap { Array(index[$0..<($0 + 8)]) }
+                try? Data(rewritten).write(to: URL(fileURLWithPath: indexPath), options: .atomic)
+            }
+        }
         indexDescriptor = Glibc.open(indexPath, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
         let headPath = directory.appendingPathComponent("head").path
         headDescriptor = Glibc.open(headPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)

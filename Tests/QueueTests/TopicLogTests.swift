@@ -160,6 +160,34 @@ import YunzhenTesting
         }
     }
 
+    @Test func indexEntriesOfRecordsLostInACrashDoNotMisleadReaders() async throws {
+        try await withTemporaryDirectory { directory in
+            let first = try TopicWriter.open(
+                directory: directory, topic: "reports", options: .init(indexInterval: 64)
+            )
+            _ = try await first.append((0..<20).map { .init(producerSequence: UInt64($0), payload: Self.payload($0)) })
+            first.close()
+            // The power failed: records 10… never reached the disk, though the index (not synced) did.
+            let positions = try Self.recordPositions(directory)
+            try Self.overwrite(directory, at: positions[10], with: [UInt8](repeating: 0, count: 8192))
+
+            let second = try await Self.reopen(directory, topic: "reports")
+            defer { second.close() }
+            #expect(second.recoveredProducerSequence == 9)
+            // New records 10… are longer, so they sit at other positions than the lost ones did.
+            let longer = (10..<20).map { index in
+                TopicWriter.Entry(
+                    producerSequence: UInt64(100 + index),
+                    payload: Self.payload(index) + Array(repeating: 0x20, count: 37))
+            }
+            #expect(try await second.append(longer) == Array(10..<20))
+            let read = try Self.readAll(directory, from: 15)
+            #expect(read.quarantined.isEmpty)
+            #expect(read.records.map(\.offset) == Array(15..<20))
+            #expect(read.records.map(\.producerSequence) == Array(115..<120))
+        }
+    }
+
     // MARK: helpers acting on the files as a crash or a bad disk would
 
     /// Opens the topic again, waiting for the previous writer's thread to release the lock.
