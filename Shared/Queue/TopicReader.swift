@@ -135,7 +135,7 @@ public final class TopicReader {
 
     /// Quarantines the damaged stretch at the current position and moves to the next intact record.
     private func skipDamaged(into batch: inout Batch) throws(QueueError) {
-        let rest = try readWindow(at: position, minimum: 0, wholeSegment: true)
+        let rest = try restOfSegment(from: position)
         let resumed = rest.withUnsafeBytes { RecordFormat.resynchronize($0, after: 0) }
         guard let resumed,
             case .record(let record, _) = rest.withUnsafeBytes({ RecordFormat.parse($0, at: resumed) })
@@ -168,20 +168,11 @@ public final class TopicReader {
         segmentFirstOffset = first
     }
 
-    /// Bytes from `start`: enough for the record there (its header says how long it is), or the whole rest.
-    private func readWindow(at start: Int, minimum: Int, wholeSegment: Bool = false) throws(QueueError) -> [UInt8] {
-        var size = wholeSegment ? Int.max : 64 * 1024
+    /// The rest of the current segment from `start`, to look past a damaged record.
+    private func restOfSegment(from start: Int) throws(QueueError) -> [UInt8] {
         var info = stat()
-        if fstat(descriptor, &info) == 0 { size = min(size, max(0, Int(info.st_size) - start)) }
-        var bytes = try pread(size, at: start)
-        if !wholeSegment, bytes.count >= 8 {
-            let length = bytes.withUnsafeBytes {
-                Int(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
-            }
-            let needed = RecordFormat.headerSize + length
-            if needed > bytes.count, start + needed <= Int(info.st_size) { bytes = try pread(needed, at: start) }
-        }
-        return bytes
+        guard fstat(descriptor, &info) == 0 else { throw .fromErrno(errno, path: directory.path, operation: "stat") }
+        return try pread(max(0, Int(info.st_size) - start), at: start)
     }
 
     private func pread(_ count: Int, at start: Int) throws(QueueError) -> [UInt8] {

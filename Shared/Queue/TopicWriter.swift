@@ -73,7 +73,7 @@ public final class TopicWriter: @unchecked Sendable {
     /// Set when a write or sync failed after bytes were written: only reopening (recovery) may continue.
     private var broken = false
 
-    /// The offset the next record will get.
+    /// Offsets below this are durable (acknowledged); the next record gets this offset.
     public var durableEnd: UInt64 { condition.withLock { committedEnd } }
     private var committedEnd: UInt64
 
