@@ -83,7 +83,7 @@ var targets: [Target] = [
     .executableTarget(
         name: "yunzhen",
         dependencies: [
-            "YunzhenContracts", "YunzhenCallout", "YunzhenQueue", logging, grdb,
+            "YunzhenContracts", "YunzhenCallout", "YunzhenQueue", "YunzhenMessaging", logging, grdb,
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ],
         path: "Tools/yunzhen",

@@ -29,6 +29,13 @@ public enum ConsumerSchema {
                 table.column("retried_at", .datetime)
             }
         }
+        // An operator's retry is carried out by the consuming service (only it has the handler): the request is
+        // a mark in the row, which the consumer clears when it has tried.
+        migrator.registerMigration("queue: dead-letter retry requests") { db in
+            try db.alter(table: deadLetters) { table in
+                table.add(column: "retry_requested_at", .datetime)
+            }
+        }
     }
 }
 
@@ -44,6 +51,8 @@ public struct DeadLetter: Sendable, Equatable, Codable {
     public var attempts: Int
     public var failedAt: Date
     public var retriedAt: Date?
+    /// Set while an operator's retry waits for the consumer.
+    public var retryRequestedAt: Date?
 }
 
 /// Listing and retrying dead letters (for the `yunzhen queue` tool and operators' APIs).
@@ -62,45 +71,92 @@ public struct DeadLetters: Sendable {
                     WHERE retried_at IS NULL AND (? IS NULL OR consumer = ?) ORDER BY id
                     """,
                 arguments: [consumer, consumer]
-            ).map { row in
-                DeadLetter(
-                    id: row["id"],
-                    consumer: row["consumer"],
-                    topic: row["topic"],
-                    offset: UInt64(row["offset"] as Int64),
-                    eventID: row["event_id"],
-                    eventType: row["event_type"],
-                    error: row["error"],
-                    attempts: row["attempts"],
-                    failedAt: row["failed_at"],
-                    retriedAt: row["retried_at"]
-                )
-            }
+            ).map(Self.deadLetter)
         }
+    }
+
+    static func deadLetter(_ row: Row) -> DeadLetter {
+        DeadLetter(
+            id: row["id"],
+            consumer: row["consumer"],
+            topic: row["topic"],
+            offset: UInt64(row["offset"] as Int64),
+            eventID: row["event_id"],
+            eventType: row["event_type"],
+            error: row["error"],
+            attempts: row["attempts"],
+            failedAt: row["failed_at"],
+            retriedAt: row["retried_at"],
+            retryRequestedAt: row["retry_requested_at"]
+        )
     }
 
     /// Runs `handler` on dead letter `id` again; on success marks it retried, in the same transaction.
     /// Throws the handler's error when it fails again (the dead letter stays).
     public func retry(id: Int64, with handler: QueueConsumer.Handler) async throws {
+        try await database.write { db in try Self.retry(id: id, with: handler, in: db) }
+    }
+
+    /// Asks the running consumer to retry dead letter `id` (or, with nil, every pending one of `consumer`) at its
+    /// next poll; returns the ids asked for. For the operator's tool, which has no handler of its own.
+    public func requestRetry(id: Int64?, consumer: String? = nil) async throws -> [Int64] {
         try await database.write { db in
-            guard
-                let row = try Row.fetchOne(
-                    db, sql: "SELECT * FROM \(ConsumerSchema.deadLetters) WHERE id = ?", arguments: [id])
-            else {
-                throw DeadLetterError.notFound(id)
+            let ids = try Int64.fetchAll(
+                db,
+                sql: """
+                    SELECT id FROM \(ConsumerSchema.deadLetters)
+                    WHERE retried_at IS NULL AND (? IS NULL OR id = ?) AND (? IS NULL OR consumer = ?) ORDER BY id
+                    """,
+                arguments: [id, id, consumer, consumer])
+            if let id, ids.isEmpty { throw DeadLetterError.notFound(id) }
+            for id in ids {
+                try db.execute(
+                    sql: "UPDATE \(ConsumerSchema.deadLetters) SET retry_requested_at = ? WHERE id = ?",
+                    arguments: [Date(), id])
             }
-            let bytes = Array(row["event"] as Data)
-            guard let header = try? EventCoding.decoder.decode(CloudEventHeader.self, from: Data(bytes)) else {
-                throw DeadLetterError.damaged(id)
-            }
-            try handler(
-                ConsumedEvent(
-                    topic: row["topic"], offset: UInt64(row["offset"] as Int64), header: header, bytes: bytes), db)
-            try db.execute(
-                sql: "UPDATE \(ConsumerSchema.deadLetters) SET retried_at = ?, attempts = attempts + 1 WHERE id = ?",
-                arguments: [Date(), id]
-            )
+            return ids
         }
+    }
+
+    /// Dead letter `id` as it stands now.
+    public func find(id: Int64) async throws -> DeadLetter? {
+        try await database.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM \(ConsumerSchema.deadLetters) WHERE id = ?", arguments: [id])
+                .map(Self.deadLetter)
+        }
+    }
+
+    static func retry(id: Int64, with handler: QueueConsumer.Handler, in db: Database) throws {
+        guard
+            let row = try Row.fetchOne(
+                db, sql: "SELECT * FROM \(ConsumerSchema.deadLetters) WHERE id = ?", arguments: [id])
+        else {
+            throw DeadLetterError.notFound(id)
+        }
+        let bytes = Array(row["event"] as Data)
+        guard let header = try? EventCoding.decoder.decode(CloudEventHeader.self, from: Data(bytes)) else {
+            throw DeadLetterError.damaged(id)
+        }
+        try handler(
+            ConsumedEvent(topic: row["topic"], offset: UInt64(row["offset"] as Int64), header: header, bytes: bytes),
+            db)
+        try db.execute(
+            sql: """
+                UPDATE \(ConsumerSchema.deadLetters)
+                SET retried_at = ?, attempts = attempts + 1, retry_requested_at = NULL WHERE id = ?
+                """,
+            arguments: [Date(), id]
+        )
+    }
+
+    static func recordFailedRetry(id: Int64, error: String, in db: Database) throws {
+        try db.execute(
+            sql: """
+                UPDATE \(ConsumerSchema.deadLetters)
+                SET error = ?, attempts = attempts + 1, failed_at = ?, retry_requested_at = NULL WHERE id = ?
+                """,
+            arguments: [error, Date(), id]
+        )
     }
 }
 

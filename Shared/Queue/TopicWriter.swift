@@ -59,9 +59,13 @@ public final class TopicWriter: @unchecked Sendable {
     private let failures: Counter
     private let condition = NSCondition()
     // Guarded by `condition`.
-    private var pending: [(entries: [Entry], continuation: CheckedContinuation<[UInt64], any Error>)] = []
+    private var pending: [(entries: [Entry], continuation: UnsafeContinuation<[UInt64], any Error>)] = []
     private var closing = false
     private var failure: QueueError?
+    /// How many callers the writer expects in its next group: those it just acknowledged (likely to append again
+    /// at once) plus those that arrived while it synced. Appenders wake the writer on the first arrival and when
+    /// this many are waiting, not on every append.
+    private var expectedCallers = 1
     // Touched by the writer thread only (and by `open` before the thread starts).
     private var segmentFirstOffset: UInt64
     private var segmentDescriptor: Int32
@@ -70,6 +74,10 @@ public final class TopicWriter: @unchecked Sendable {
     private var position: Int
     private var nextOffset: UInt64
     private var lastIndexedPosition: Int
+    /// Whether the spare for the next segment has been asked for since the last roll.
+    private var spareRequested = false
+    /// Makes spare segments; `write` waits for it before a roll, so the two never race for the spare's name.
+    private let spareQueue = DispatchQueue(label: "yunzhen-queue-spare")
     /// Set when a write or sync failed after bytes were written: only reopening (recovery) may continue.
     private var broken = false
 
@@ -206,7 +214,7 @@ public final class TopicWriter: @unchecked Sendable {
             throw QueueError.recordTooLarge(bytes: large.payload.count, limit: limit)
         }
         guard !entries.isEmpty else { return [] }
-        return try await withCheckedThrowingContinuation { continuation in
+        return try await withUnsafeThrowingContinuation { continuation in
             condition.withLock {
                 if let failure {
                     continuation.resume(throwing: failure)
@@ -214,7 +222,7 @@ public final class TopicWriter: @unchecked Sendable {
                     continuation.resume(throwing: QueueError.closed)
                 } else {
                     pending.append((entries, continuation))
-                    condition.signal()
+                    if pending.count == 1 || pending.count >= expectedCallers { condition.signal() }
                 }
             }
         }
@@ -229,10 +237,19 @@ public final class TopicWriter: @unchecked Sendable {
     }
 
     private func run() {
+        var linger = Duration.zero
         while true {
-            let batch: [(entries: [Entry], continuation: CheckedContinuation<[UInt64], any Error>)]
+            let batch: [(entries: [Entry], continuation: UnsafeContinuation<[UInt64], any Error>)]
             condition.lock()
             while pending.isEmpty && !closing { condition.wait() }
+            // Group commit works only if a group holds everyone who is appending. Right after an acknowledgement
+            // the callers it released are still on their way back; taking whoever is here at that instant would
+            // split them into a group of one or two and a group of the rest, each paying a full fdatasync. So wait
+            // a little (at most half the last sync) for the expected callers to gather. A lone caller never waits.
+            if expectedCallers > 1 && pending.count < expectedCallers && linger > .zero && !closing {
+                let deadline = Date(timeIntervalSinceNow: Double(linger.components.attoseconds) / 1e18)
+                while pending.count < expectedCallers && !closing && condition.wait(until: deadline) {}
+            }
             batch = pending
             pending.removeAll(keepingCapacity: true)
             let stop = closing && batch.isEmpty
@@ -240,11 +257,16 @@ public final class TopicWriter: @unchecked Sendable {
             if stop { break }
 
             do {
+                let syncStarted = ContinuousClock.now
                 let offsets = try write(batch.map(\.entries))
+                linger = min((ContinuousClock.now - syncStarted) / 2, .microseconds(500))
                 let records = offsets.reduce(0) { $0 + $1.count }
                 appended.increment(by: records)
                 groupSizes.record(records)
-                condition.withLock { committedEnd = nextOffset }
+                condition.withLock {
+                    committedEnd = nextOffset
+                    expectedCallers = batch.count + pending.count
+                }
                 for (item, itemOffsets) in zip(batch, offsets) { item.continuation.resume(returning: itemOffsets) }
             } catch {
                 logger.error("append failed", metadata: ["topic": "\(topic)", "error": "\(error)"])
@@ -300,6 +322,7 @@ public final class TopicWriter: @unchecked Sendable {
             offsets.append(assigned)
         }
         var created: [UInt64] = []
+        if chunks.count > 1 { spareQueue.sync {} }
         for chunk in chunks.dropFirst() {
             do {
                 try Self.createSegment(
@@ -328,6 +351,10 @@ public final class TopicWriter: @unchecked Sendable {
         }
         nextOffset = offset
         writeHead()
+        if !spareRequested && position > options.segmentBytes / 2 {
+            spareRequested = true
+            prepareSpare()
+        }
         return offsets
     }
 
@@ -370,32 +397,54 @@ public final class TopicWriter: @unchecked Sendable {
         segmentFirstOffset = firstOffset
         position = 0
         lastIndexedPosition = 0
+        spareRequested = false
         logger.debug("rolled segment", metadata: ["topic": "\(topic)", "first_offset": "\(firstOffset)"])
     }
 
-    /// Creates and preallocates a segment, so running out of space shows when a segment starts, never midway
-    /// through a record; and makes its directory entry durable.
+    /// Creates a zero-filled segment (see `SegmentFiles.createZeroFilled`), so running out of space shows when a
+    /// segment starts, never midway through a record, and makes its directory entry durable. A spare made ahead by
+    /// `prepareSpare` is renamed into place instead when there is one of the right size.
     private static func createSegment(in directory: URL, firstOffset: UInt64, bytes: Int) throws(QueueError) {
         let path = directory.appendingPathComponent(SegmentFiles.logName(firstOffset: firstOffset)).path
+        let spare = directory.appendingPathComponent(SegmentFiles.spareName).path
+        var info = stat()
+        if stat(spare, &info) == 0 && Int(info.st_size) == bytes && rename(spare, path) == 0 {
+            SegmentFiles.syncDirectory(directory)
+            return
+        }
         let temporary = path + ".new"
-        let descriptor = Glibc.open(temporary, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
-        guard descriptor >= 0 else { throw .fromErrno(errno, path: temporary, operation: "create") }
-        let allocated = posix_fallocate(descriptor, 0, off_t(bytes))
-        if allocated != 0 {
-            Glibc.close(descriptor)
+        do {
+            try SegmentFiles.createZeroFilled(temporary, bytes: bytes)
+        } catch {
             unlink(temporary)
-            throw .fromErrno(allocated, path: path, operation: "preallocate")
+            // Named by the segment it was for, which is what an operator looks for.
+            if case .diskFull = error { throw .diskFull(path: path) }
+            throw error
         }
-        guard fsync(descriptor) == 0 else {
-            let code = errno
-            Glibc.close(descriptor)
-            unlink(temporary)
-            throw .fromErrno(code, path: path, operation: "fsync")
-        }
-        Glibc.close(descriptor)
         // Renamed into place whole, so a crash never leaves a segment that is shorter than preallocated.
         guard rename(temporary, path) == 0 else { throw .fromErrno(errno, path: path, operation: "rename") }
         SegmentFiles.syncDirectory(directory)
+    }
+
+    /// Makes the next segment ahead of time on a thread of its own (called once the current segment is half
+    /// full), so a roll only renames a file instead of stalling every publisher while megabytes of zeros are
+    /// written. If it fails (a full disk) the roll makes the segment itself and reports the error to the caller.
+    private func prepareSpare() {
+        spareQueue.async { [directory, options, logger, topic] in
+            let spare = directory.appendingPathComponent(SegmentFiles.spareName).path
+            let temporary = spare + ".new"
+            do {
+                try SegmentFiles.createZeroFilled(temporary, bytes: options.segmentBytes)
+                guard rename(temporary, spare) == 0 else {
+                    throw QueueError.fromErrno(errno, path: spare, operation: "rename")
+                }
+            } catch {
+                unlink(temporary)
+                logger.warning(
+                    "could not make the next segment ahead; the roll will try again",
+                    metadata: ["topic": "\(topic)", "error": "\(error)"])
+            }
+        }
     }
 
     /// Tells readers how far the topic is durable (not synced: after a crash, recovery recomputes it).

@@ -254,6 +254,101 @@ import YunzhenTesting
     }
 }
 
+extension MessagingTests {
+    /// `yunzhen queue dead-letters retry`, run as the operator runs it, while the consuming service runs: the
+    /// consumer carries the retry out with its handler and the tool reports the outcome, failed or handled.
+    @Test func anOperatorsRetryIsCarriedOutByTheRunningConsumer() async throws {
+        try await withTemporaryDirectory { root in
+            let topic = root.appendingPathComponent("queue/registration")
+            let writer = try TopicWriter.open(directory: topic, topic: "registration")
+            defer { writer.close() }
+            // Laid out as on a host: <data>/<service>/<service>.sqlite, where the tool looks.
+            let database = try ServiceDatabase.open(
+                directory: root.appendingPathComponent("consult"), name: "consult", migrator: Self.consumerMigrator,
+                logger: Logger(label: "t"))
+            let fixed = Flag()
+            let handler: QueueConsumer.Handler = { event, db in
+                let saved = try event.decode(DepartmentSaved.self)
+                struct NotYet: Error, CustomStringConvertible { var description: String { "downstream not ready" } }
+                if saved.data.departmentID.rawValue == "poison" && !fixed.isSet { throw NotYet() }
+                try db.execute(
+                    sql: "INSERT INTO seen (event_id, department) VALUES (?, ?)",
+                    arguments: [saved.id, saved.data.departmentID.rawValue])
+            }
+            _ = try await writer.append([
+                TopicWriter.Entry(
+                    producerSequence: 1,
+                    payload: Array(
+                        try EventCoding.encoder.encode(
+                            CloudEvent(source: "/yunzhen/registration", event: Self.saved("poison")))))
+            ])
+            let consumer = QueueConsumer(
+                name: "consult-departments", topic: "registration", topicDirectory: topic,
+                eventTypes: [DepartmentSaved.eventType], database: database.writer, logger: Logger(label: "consumer"),
+                maximumAttempts: 2, backoff: { _ in .milliseconds(1) }, pollInterval: .milliseconds(50),
+                handler: handler
+            )
+            let running = Task { try await consumer.run() }
+            defer { running.cancel() }
+            let letters = DeadLetters(database: database.writer)
+            try await Self.waitUntil { try await letters.pending().count == 1 }
+            let id = try #require(try await letters.pending().first?.id)
+
+            // Still broken: the tool says it failed again, with the error, and exits 1; the letter stays.
+            let again = try Self.runTool(
+                "queue", "dead-letters", "retry", "--data", root.path, "--service", "consult",
+                "\(id)")
+            #expect(again.status == 1)
+            #expect(again.output.contains("#\(id): failed again after 3 attempts: downstream not ready"))
+            #expect(try await letters.pending().map(\.attempts) == [3])
+
+            // Fixed: handled, exit 0, the letter is no longer pending and its effect is there once.
+            fixed.set()
+            let handled = try Self.runTool(
+                "queue", "dead-letters", "retry", "--data", root.path, "--service",
+                "consult", "--all")
+            #expect(handled.status == 0)
+            #expect(handled.output.contains("#\(id): handled"))
+            #expect(try await letters.pending().isEmpty)
+            let seen = try await database.writer.read { db in
+                try String.fetchAll(db, sql: "SELECT department FROM seen")
+            }
+            #expect(seen == ["poison"])
+
+            // Nothing left to retry, and an unknown id is named.
+            let unknown = try Self.runTool(
+                "queue", "dead-letters", "retry", "--data", root.path, "--service",
+                "consult", "999")
+            #expect(unknown.status != 0)
+            #expect(unknown.output.contains("consult has no pending dead letter #999"))
+        }
+    }
+
+    /// Runs the built `yunzhen` tool (next to the test binary) and returns its exit status and output.
+    static func runTool(_ arguments: String...) throws -> (status: Int32, output: String) {
+        let tool = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            .appendingPathComponent("yunzhen")
+        let process = Process()
+        process.executableURL = tool
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+    }
+}
+
+/// A flag a test sets and a handler reads from another thread.
+final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { lock.withLock { value } }
+    func set() { lock.withLock { value = true } }
+}
+
 /// A thread-safe count for handlers.
 final class Counter: @unchecked Sendable {
     private let lock = NSLock()

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GRDB
 import YunzhenContracts
+import YunzhenMessaging
 import YunzhenQueue
 
 /// `yunzhen queue …`: look into the platform's queue on this host.
@@ -138,33 +139,123 @@ struct QueueCommand: AsyncParsableCommand {
         }
     }
 
-    struct DeadLettersCommand: ParsableCommand {
+    struct DeadLettersCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "dead-letters",
-            abstract: "Events consumers gave up on, with their errors."
+            abstract: "Events consumers gave up on: list them, or have their consumer retry them.",
+            subcommands: [List.self, Retry.self],
+            defaultSubcommand: List.self
         )
-        @OptionGroup var options: DataOption
 
-        func run() throws {
-            let sql = "SELECT * FROM queue_dead_letter WHERE retried_at IS NULL ORDER BY id"
-            for (service, row) in try ServiceDatabases.rows(in: options.root, table: "queue_dead_letter", sql: sql) {
-                let id: Int64 = row["id"]
-                let consumer: String = row["consumer"]
-                let topic: String = row["topic"]
-                let offset: Int64 = row["offset"]
-                let type: String? = row["event_type"]
-                let attempts: Int = row["attempts"]
-                let error: String = row["error"]
-                print(
-                    "\(service.rawValue) #\(id) \(consumer) \(topic)@\(offset) \(type ?? "?") after \(attempts) attempts: \(error)"
-                )
+        struct List: ParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "List dead letters not yet retried.")
+            @OptionGroup var options: DataOption
+
+            func run() throws {
+                let sql = "SELECT * FROM queue_dead_letter WHERE retried_at IS NULL ORDER BY id"
+                for (service, row) in try ServiceDatabases.rows(in: options.root, table: "queue_dead_letter", sql: sql)
+                {
+                    let id: Int64 = row["id"]
+                    let consumer: String = row["consumer"]
+                    let topic: String = row["topic"]
+                    let offset: Int64 = row["offset"]
+                    let type: String? = row["event_type"]
+                    let attempts: Int = row["attempts"]
+                    let error: String = row["error"]
+                    let requested = (row["retry_requested_at"] as Date?) == nil ? "" : " (retry requested)"
+                    print(
+                        "\(service.rawValue) #\(id) \(consumer) \(topic)@\(offset) \(type ?? "?") after \(attempts) attempts: \(error)\(requested)"
+                    )
+                }
+            }
+        }
+
+        struct Retry: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Ask the consuming service to handle dead letters again, and report what happened.",
+                discussion: """
+                    Only the service that owns a consumer has its handler, so this marks the dead letters in that \
+                    service's database and the running consumer retries them at its next poll. This is the one \
+                    write the tool makes to a service's database. Exits 1 if any retry failed again or was not \
+                    carried out within --wait seconds (is the service running?).
+                    """
+            )
+            @OptionGroup var options: DataOption
+            @Option(help: "The service whose consumer dead-lettered the events (e.g. screening).")
+            var service: ServiceName
+            @Argument(help: "The dead letter's id (from `yunzhen queue dead-letters`).")
+            var id: Int64?
+            @Flag(help: "Retry every pending dead letter of the service (or of --consumer).")
+            var all = false
+            @Option(help: "With --all: only this consumer's dead letters.")
+            var consumer: String?
+            @Option(help: "Seconds to wait for the consumer to report.")
+            var wait: Double = 10
+
+            func validate() throws {
+                guard (id != nil) != all else { throw ValidationError("Give a dead letter's id or --all, not both.") }
+                guard consumer == nil || all else { throw ValidationError("--consumer goes with --all.") }
+            }
+
+            func run() async throws {
+                guard let database = try ServiceDatabases.openForRetry(service, in: options.root) else {
+                    throw ValidationError("\(service.rawValue) has no database under \(options.root.path)")
+                }
+                let letters = DeadLetters(database: database)
+                let ids: [Int64]
+                do {
+                    ids = try await letters.requestRetry(id: id, consumer: consumer)
+                } catch DeadLetterError.notFound(let missing) {
+                    throw ValidationError("\(service.rawValue) has no pending dead letter #\(missing)")
+                }
+                guard !ids.isEmpty else {
+                    print("no pending dead letters")
+                    return
+                }
+                print("asked \(service.rawValue) to retry \(ids.map { "#\($0)" }.joined(separator: ", "))")
+                let deadline = ContinuousClock.now + .milliseconds(Int(wait * 1000))
+                var outcomes: [Int64: DeadLetter] = [:]
+                while outcomes.count < ids.count && ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(100))
+                    for id in ids where outcomes[id] == nil {
+                        if let letter = try await letters.find(id: id), letter.retryRequestedAt == nil {
+                            outcomes[id] = letter
+                        }
+                    }
+                }
+                var failed = false
+                for id in ids {
+                    guard let letter = outcomes[id] else {
+                        print("#\(id): not retried yet (is \(service.rawValue) running?); the request stays")
+                        failed = true
+                        continue
+                    }
+                    if letter.retriedAt != nil {
+                        print("#\(id): handled")
+                    } else {
+                        print("#\(id): failed again after \(letter.attempts) attempts: \(letter.error)")
+                        failed = true
+                    }
+                }
+                if failed { throw ExitCode(1) }
             }
         }
     }
 }
 
-/// Read-only access to the services' databases for inspection; the services stay their only writers.
+extension ServiceName: ExpressibleByArgument {}
+
+/// Read-only access to the services' databases for inspection; the services stay their only writers of data.
 enum ServiceDatabases {
+    /// The one writable opening: marking dead letters for their consumer to retry.
+    static func openForRetry(_ service: ServiceName, in root: URL) throws -> DatabaseQueue? {
+        let path = root.appendingPathComponent("\(service.rawValue)/\(service.rawValue).sqlite").path
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        return try DatabaseQueue(path: path, configuration: configuration)
+    }
+
     static func open(_ service: ServiceName, in root: URL) throws -> DatabaseQueue? {
         let path = root.appendingPathComponent("\(service.rawValue)/\(service.rawValue).sqlite").path
         guard FileManager.default.fileExists(atPath: path) else { return nil }
