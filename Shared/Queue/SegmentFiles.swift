@@ -75,11 +75,14 @@ enum SegmentFiles {
         defer { close(descriptor) }
         let allocated = posix_fallocate(descriptor, 0, off_t(bytes))
         guard allocated == 0 else { throw .fromErrno(allocated, path: path, operation: "preallocate") }
+        // Synced a mebibyte at a time: one sync of the whole file would queue tens of megabytes at the disk in
+        // front of every publisher's small sync for as long as it takes.
         let zeros = [UInt8](repeating: 0, count: min(bytes, 1 << 20))
         var position = 0
         while position < bytes {
             let count = min(zeros.count, bytes - position)
             try write(descriptor, Array(zeros[0..<count]), at: position, path: path)
+            guard fdatasync(descriptor) == 0 else { throw .fromErrno(errno, path: path, operation: "fdatasync") }
             position += count
         }
         guard fsync(descriptor) == 0 else { throw .fromErrno(errno, path: path, operation: "fsync") }

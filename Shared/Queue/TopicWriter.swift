@@ -78,6 +78,8 @@ public final class TopicWriter: @unchecked Sendable {
     private var spareRequested = false
     /// Makes spare segments; `write` waits for it before a roll, so the two never race for the spare's name.
     private let spareQueue = DispatchQueue(label: "yunzhen-queue-spare")
+    /// Entered while the writer's thread runs; `close` waits on it.
+    private let running = DispatchGroup()
     /// Set when a write or sync failed after bytes were written: only reopening (recovery) may continue.
     private var broken = false
 
@@ -204,6 +206,7 @@ public final class TopicWriter: @unchecked Sendable {
 
         let thread = Thread { [self] in run() }
         thread.name = "yunzhen-queue-\(topic)"
+        running.enter()
         thread.start()
     }
 
@@ -229,11 +232,14 @@ public final class TopicWriter: @unchecked Sendable {
     }
 
     /// Finishes what is pending, stops the thread and releases the lock.
+    /// Returns when the writer's thread (and any spare segment in the making) has finished, so nothing of the
+    /// writer touches the disk afterwards. Safe to call more than once.
     public func close() {
         condition.withLock {
             closing = true
             condition.signal()
         }
+        running.wait()
     }
 
     private func run() {
@@ -278,7 +284,9 @@ public final class TopicWriter: @unchecked Sendable {
         Glibc.close(segmentDescriptor)
         Glibc.close(indexDescriptor)
         Glibc.close(headDescriptor)
+        spareQueue.sync {}
         Glibc.close(lockDescriptor)
+        running.leave()
     }
 
     /// A stretch of encoded records bound for one segment.

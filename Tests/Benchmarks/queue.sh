@@ -43,7 +43,11 @@ def find(rows, measure, **fields):
             return row
     return None
 disk = find(ours, "disk append+fdatasync")
-print(f"256-byte events. The disk: {disk['ops_per_s']:,.0f} appends+fdatasync/s (p50 {disk['p50_us']:.0f} µs).")
+group = find(ours, "disk 64-event group+fdatasync, zero-filled file")
+print(f"256-byte events. The disk: {disk['ops_per_s']:,.0f} appends+fdatasync/s (p50 {disk['p50_us']:.0f} µs); "
+      f"a 64-event group ({group['bytes']:,} bytes) into zero-filled space: {group['ops_per_s']:,.0f} syncs/s "
+      f"(p50 {group['p50_us']:.0f} µs),")
+print(f"so 64 publishers with one event in flight each can reach at most {64 * group['ops_per_s']:,.0f} events/s here.")
 print("yunzhen acknowledges after fdatasync; JetStream (default) acknowledges before its data is synced.\n")
 print(f"{'measurement':<44} {'yunzhen/s':>12} {'JetStream/s':>12} {'ratio':>7}")
 rows = [
@@ -56,9 +60,18 @@ rows = [
 for name, mine, theirs in rows:
     ratio = mine["events_per_s"] / theirs["events_per_s"] if mine and theirs else float("nan")
     print(f"{name:<44} {mine['events_per_s']:>12,.0f} {theirs['events_per_s']:>12,.0f} {ratio:>7.2f}")
+sixty_four = find(ours, "durable publish", publishers=64)
+print(f"64 publishers reach {sixty_four['events_per_s'] / (64 * group['ops_per_s']):.0%} of this disk's limit for them.")
 print()
 for row in ours:
-    if row["measure"].startswith("publish"):
+    if row["measure"] == "publish→handler latency":
+        ack = (f"; publisher acknowledged p50 {row['ack_p50_us']/1000:.2f} ms, p99 {row['ack_p99_us']/1000:.2f} ms"
+               if "ack_p50_us" in row else "")
         print(f"publish→handler at {row['rate']}: p50 {row['p50_us']/1000:.2f} ms, p99 {row['p99_us']/1000:.2f} ms "
-              f"({row['handled']}/{row['published']} handled)")
+              f"({row['handled']}/{row['published']} handled){ack}")
+for row in ours:
+    if row["measure"] == "outbox end to end":
+        print(f"outbox end to end (service transaction → relay → consumer process) at {row['rate']}: "
+              f"{row['transactions_per_s']:,.0f} transactions/s, p50 {row['p50_us']/1000:.2f} ms, "
+              f"p99 {row['p99_us']/1000:.2f} ms ({row['handled']}/{row['committed']} handled)")
 PY
