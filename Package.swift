@@ -48,9 +48,22 @@ var targets: [Target] = [
         path: "Shared/Callout"
     ),
     .target(
+        name: "YunzhenIdentity",
+        dependencies: [
+            .product(name: "JWTKit", package: "jwt-kit"), .product(name: "Crypto", package: "swift-crypto"),
+        ],
+        path: "Shared/Identity"
+    ),
+    .target(
+        name: "YunzhenAudit",
+        dependencies: [grdb, .product(name: "Crypto", package: "swift-crypto")],
+        path: "Shared/Audit"
+    ),
+    .target(
         name: "YunzhenServiceKit",
         dependencies: [
-            "YunzhenContracts", "YunzhenStorage", "YunzhenCallout", hummingbird, logging, lifecycle, grdb,
+            "YunzhenContracts", "YunzhenStorage", "YunzhenCallout", "YunzhenIdentity", "YunzhenAudit", hummingbird,
+            logging, lifecycle, grdb,
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -83,7 +96,8 @@ var targets: [Target] = [
     .executableTarget(
         name: "yunzhen",
         dependencies: [
-            "YunzhenContracts", "YunzhenCallout", "YunzhenQueue", "YunzhenMessaging", logging, grdb,
+            "YunzhenContracts", "YunzhenCallout", "YunzhenQueue", "YunzhenMessaging", "YunzhenIdentity", logging,
+            grdb,
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ],
         path: "Tools/yunzhen",
@@ -108,7 +122,8 @@ var targets: [Target] = [
     .testTarget(
         name: "SharedTests",
         dependencies: [
-            "YunzhenServiceKit", "YunzhenStorage", "YunzhenCallout", "YunzhenTesting", hummingbird, hummingbirdTesting,
+            "YunzhenServiceKit", "YunzhenIdentity", "YunzhenAudit", "YunzhenStorage", "YunzhenCallout",
+            "YunzhenTesting", hummingbird, hummingbirdTesting,
             grdb,
             logging,
         ],
@@ -180,6 +195,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: targets,
     swiftLanguageModes: [.v6]

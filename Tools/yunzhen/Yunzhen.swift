@@ -6,6 +6,6 @@ struct Yunzhen: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "yunzhen",
         abstract: "Run and operate the yunzhen internet-hospital platform.",
-        subcommands: [DevCommand.self, SeedCommand.self, QueueCommand.self]
+        subcommands: [DevCommand.self, SeedCommand.self, QueueCommand.self, KeysCommand.self]
     )
 }

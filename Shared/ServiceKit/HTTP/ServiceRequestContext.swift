@@ -1,6 +1,7 @@
 import Hummingbird
 import NIOCore
 import YunzhenCallout
+import YunzhenIdentity
 
 /// The request context of every yunzhen process: Hummingbird's core storage plus the request id, the W3C trace
 /// and the peer address, set by `RequestIDMiddleware` before any route runs.
@@ -12,12 +13,15 @@ public struct ServiceRequestContext: RequestContext {
     public var trace: TraceContext
     /// The TCP peer; for the edge this is the client, for a service it is the edge.
     public let remoteAddress: SocketAddress?
+    /// Who is calling, once `AuthenticationMiddleware` has verified their access token; nil on public routes.
+    public var principal: Principal?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.requestID = ""
         self.trace = TraceContext.newTrace()
         self.remoteAddress = source.channel.remoteAddress
+        self.principal = nil
     }
 
     /// JSON API bodies of the services; the edge enforces its own, larger limit for uploads.
