@@ -148,8 +148,9 @@ var targets: [Target] = [
     .testTarget(
         name: "ServicesTests",
         dependencies: services.map { .target(name: $0.module) } + [
-            "YunzhenServiceKit", "YunzhenTesting", "YunzhenContracts", "YunzhenStorage", hummingbird,
-            hummingbirdTesting, grdb,
+            "YunzhenServiceKit", "YunzhenTesting", "YunzhenContracts", "YunzhenStorage", "YunzhenIdentity",
+            "YunzhenAudit", "YunzhenCallout", hummingbird, hummingbirdTesting, grdb,
+            .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "Crypto", package: "swift-crypto"),
         ],
         path: "Tests/ServicesTests"
     ),
@@ -161,8 +162,8 @@ for service in services {
             name: service.module,
             dependencies: [
                 "YunzhenContracts", "YunzhenStorage", "YunzhenServiceKit", "YunzhenQueue", "YunzhenMessaging",
-                hummingbird, grdb,
-                logging,
+                "YunzhenIdentity", "YunzhenAudit", "YunzhenCallout", hummingbird, grdb, logging,
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Services/\(service.folder)/Sources",
             resources: [.embedInCode("openapi.yaml")]

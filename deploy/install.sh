@@ -225,6 +225,27 @@ if { [[ -f $reg_env ]] && grep -q "$key_line" "$reg_env"; } ||
     fi
 fi
 
+# The token-signing key: made by the yunzhen tool just installed; its public half goes to every process.
+signing_line="^YUNZHEN_AUTH_SIGNING_KEY=$PLACEHOLDER_KEY\$"
+if { [[ -f $reg_env ]] && grep -q "$signing_line" "$reg_env"; } ||
+    { ((dry_run)) && [[ ! -e $reg_env ]]; }; then
+    if ((dry_run)); then
+        note "[dry-run] generate YUNZHEN_AUTH_SIGNING_KEY ($BIN_DIR/yunzhen keys generate) into $reg_env"
+    else
+        keys=$("$BIN_DIR/yunzhen" keys generate) || die "could not generate a token-signing key"
+        signing=$(sed -n 's/^YUNZHEN_AUTH_SIGNING_KEY=//p' <<<"$keys")
+        verify=$(sed -n 's/^YUNZHEN_AUTH_VERIFY_KEYS=//p' <<<"$keys")
+        [[ -n $signing && -n $verify ]] || die "yunzhen keys generate printed no key"
+        # The base64 may hold '/' and '+': use '|' as sed's delimiter (base64 never contains it).
+        sed -i "s|$signing_line|YUNZHEN_AUTH_SIGNING_KEY=$signing|" "$reg_env"
+        if grep -q '^YUNZHEN_AUTH_VERIFY_KEYS=$' "$ETC_DIR/yunzhen.env"; then
+            sed -i "s|^YUNZHEN_AUTH_VERIFY_KEYS=\$|YUNZHEN_AUTH_VERIFY_KEYS=$verify|" "$ETC_DIR/yunzhen.env"
+        fi
+        unset keys signing verify
+        note "+ generated YUNZHEN_AUTH_SIGNING_KEY into $reg_env and its public key into $ETC_DIR/yunzhen.env"
+    fi
+fi
+
 # ---------------------------------------------------------------------------------------------
 # 5. systemd.
 

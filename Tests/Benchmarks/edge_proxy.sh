@@ -488,8 +488,11 @@ wait_for() {
 # 2. registration, seeded with one department
 # ---------------------------------------------------------------------------------------------------------
 log "starting registration on 127.0.0.1:$REG_PORT"
+# A throwaway token-signing key (32 random bytes); development, so the sandbox SMS gateway is allowed.
+SIGNING_KEY="bench:$(head -c 32 /dev/urandom | base64)"
 env YUNZHEN_DATA="$TMP/data" YUNZHEN_HOST=127.0.0.1 YUNZHEN_PORT="$REG_PORT" YUNZHEN_LOG_LEVEL=warning \
-    YUNZHEN_OPERATOR_KEY="$OPERATOR_KEY" "$BIN/registration" >"$TMP/registration.log" 2>&1 &
+    YUNZHEN_OPERATOR_KEY="$OPERATOR_KEY" YUNZHEN_ENVIRONMENT=development YUNZHEN_AUTH_SIGNING_KEY="$SIGNING_KEY" \
+    "$BIN/registration" >"$TMP/registration.log" 2>&1 &
 REG_PID=$!
 PIDS+=("$REG_PID")
 wait_for registration "$REG_PID" "$TMP/registration.log" "http://127.0.0.1:$REG_PORT/health/ready" 200

@@ -19,7 +19,8 @@ import YunzhenStorage
     ) async throws {
         let database = try database ?? ServiceDatabase.inMemory(migrator: RegistrationMigrations.migrator)
         let router = buildRouter(
-            database: database, operatorKey: try operatorKey.map { try OperatorKey($0, variable: "K") })
+            database: database, operatorKey: try operatorKey.map { try OperatorKey($0, variable: "K") },
+            identity: await TestIdentity.registration())
         let app = ServiceApplication.make(
             name: "registration", router: router, settings: ServerSettings(port: 0), logger: Logger(label: "t"))
         try await app.test(.router, body)

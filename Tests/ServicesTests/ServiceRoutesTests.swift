@@ -8,6 +8,7 @@ import RegistrationService
 import ReportsService
 import ScreeningService
 import Testing
+import YunzhenIdentity
 import YunzhenServiceKit
 import YunzhenStorage
 import YunzhenTesting
@@ -17,13 +18,14 @@ import YunzhenTesting
     struct Case: Sendable, CustomStringConvertible {
         let description: String
         let document: [UInt8]
-        let router: @Sendable () throws -> Router<ServiceRequestContext>
+        let router: @Sendable () async throws -> Router<ServiceRequestContext>
     }
 
     static let cases: [Case] = [
         Case(description: "registration", document: RegistrationAPI.openAPIDocument) {
             RegistrationService.buildRouter(
-                database: try .inMemory(migrator: RegistrationMigrations.migrator), operatorKey: nil)
+                database: try .inMemory(migrator: RegistrationMigrations.migrator), operatorKey: nil,
+                identity: await TestIdentity.registration())
         },
         Case(description: "reports", document: ReportsAPI.openAPIDocument) {
             ReportsService.buildRouter(database: try .inMemory(migrator: ReportsMigrations.migrator))
@@ -40,15 +42,16 @@ import YunzhenTesting
     ]
 
     @Test(arguments: cases)
-    func everyRouteIsInTheOpenAPIDocument(service: Case) throws {
-        #expect(try OpenAPICoverage.undocumentedRoutes(of: service.router(), in: service.document) == [])
+    func everyRouteIsInTheOpenAPIDocument(service: Case) async throws {
+        let router = try await service.router()
+        #expect(try OpenAPICoverage.undocumentedRoutes(of: router, in: service.document) == [])
         #expect(String(decoding: service.document, as: UTF8.self).hasPrefix("openapi: 3.1"))
     }
 
     @Test(arguments: cases)
     func readyOnceTheDatabaseIsMigrated(service: Case) async throws {
         let app = ServiceApplication.make(
-            name: service.description, router: try service.router(), settings: ServerSettings(port: 0),
+            name: service.description, router: try await service.router(), settings: ServerSettings(port: 0),
             logger: Logger(label: "t"))
         try await app.test(.router) { client in
             try await client.execute(uri: "/health/ready", method: .get) { #expect($0.status == .ok) }
@@ -56,8 +59,8 @@ import YunzhenTesting
         }
     }
 
-    @Test func coverageCheckNoticesAnUndocumentedRoute() throws {
-        let router = try Self.cases[1].router()
+    @Test func coverageCheckNoticesAnUndocumentedRoute() async throws {
+        let router = try await Self.cases[1].router()
         router.get("/secret-route") { _, _ in "x" }
         #expect(
             try OpenAPICoverage.undocumentedRoutes(of: router, in: ReportsAPI.openAPIDocument) == ["GET /secret-route"])

@@ -97,7 +97,9 @@ if ((${#target_missing[@]} == 0)); then ok "yunzhen.target pulls in and enables 
 known_vars=" YUNZHEN_DATA YUNZHEN_HOST YUNZHEN_PORT YUNZHEN_LOG_LEVEL YUNZHEN_LOG_FORMAT YUNZHEN_OPERATOR_KEY
  YUNZHEN_UPSTREAM_REGISTRATION YUNZHEN_UPSTREAM_REPORTS YUNZHEN_UPSTREAM_CONSULT YUNZHEN_UPSTREAM_FOLLOWUP
  YUNZHEN_UPSTREAM_SCREENING YUNZHEN_EDGE_PUBLIC_DIR YUNZHEN_EDGE_BODY_LIMIT YUNZHEN_UPSTREAM_CONNECT_TIMEOUT_MS
- YUNZHEN_UPSTREAM_TIMEOUT_MS YUNZHEN_QUEUE_RETENTION_DAYS YUNZHEN_QUEUE_MAX_MB YUNZHEN_QUEUE_HARD_LIMIT_MB "
+ YUNZHEN_UPSTREAM_TIMEOUT_MS YUNZHEN_QUEUE_RETENTION_DAYS YUNZHEN_QUEUE_MAX_MB YUNZHEN_QUEUE_HARD_LIMIT_MB
+ YUNZHEN_ENVIRONMENT YUNZHEN_AUTH_SIGNING_KEY YUNZHEN_AUTH_VERIFY_KEYS YUNZHEN_SMS_GATEWAY YUNZHEN_SMS_URL
+ YUNZHEN_SMS_KEY_ID YUNZHEN_SMS_SECRET YUNZHEN_SMS_TIMEOUT_MS "
 env_ok() {
     local f=$1 name prev="" line bad=0
     while IFS= read -r line || [[ -n $line ]]; do
@@ -184,6 +186,15 @@ for b in "${binaries[@]}"; do
     printf '#!/bin/sh\n# fake %s\n' "$b" >"$release/$b"
     chmod 0755 "$release/$b"
 done
+# The fake tool answers `keys generate` as the real one does (keys with '/' and '+', as base64 has).
+cat >"$release/yunzhen" <<'FAKE'
+#!/bin/sh
+# fake yunzhen
+if [ "$1 $2" = "keys generate" ]; then
+    echo "YUNZHEN_AUTH_SIGNING_KEY=fake:c2ln/+s="
+    echo "YUNZHEN_AUTH_VERIFY_KEYS=fake:dmVy/+k="
+fi
+FAKE
 echo '{}' >"$release/Yunzhen_Registration.resources/departments.json"
 echo '<!doctype html><title>yunzhen</title>' >"$public/index.html"
 echo 'body{}' >"$public/css/app.css"
@@ -252,6 +263,13 @@ if run_install --prefix "$root"; then
     key_not_logged() { ! grep -qF "$(key_of)" "$work/install.log"; }
     check "install.sh generates a 64-hex-digit operator key" key_is_hex
     check "install.sh does not print the operator key" key_not_logged
+    signing_set() {
+        grep -qx 'YUNZHEN_AUTH_SIGNING_KEY=fake:c2ln/+s=' "$root/etc/yunzhen/registration.env" &&
+            grep -qx 'YUNZHEN_AUTH_VERIFY_KEYS=fake:dmVy/+k=' "$root/etc/yunzhen/yunzhen.env"
+    }
+    check "install.sh puts a signing key in registration.env and its public key in yunzhen.env" signing_set
+    signing_not_logged() { ! grep -qF 'c2ln/+s=' "$work/install.log"; }
+    check "install.sh does not print the signing key" signing_not_logged
 
     # Second run (an upgrade): operator's config kept, key kept, executables and clients replaced.
     first_key=$(key_of)
@@ -262,6 +280,8 @@ if run_install --prefix "$root"; then
     if run_install --prefix "$root"; then
         check "upgrade keeps the operator's yunzhen.env" grep -q 'operator edit' "$root/etc/yunzhen/yunzhen.env"
         check "upgrade keeps the operator key" test "$(key_of)" = "$first_key"
+        check "upgrade keeps the signing key" grep -qx 'YUNZHEN_AUTH_SIGNING_KEY=fake:c2ln/+s=' \
+            "$root/etc/yunzhen/registration.env"
         check "upgrade replaces the executables" cmp -s "$release/edge" "$root/opt/yunzhen/bin/edge"
         public_replaced() {
             [[ -f $root/opt/yunzhen/share/public/new.html && ! -e $root/opt/yunzhen/share/public/css/app.css ]]

@@ -50,6 +50,13 @@ PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:yunzhen:problem:"
 EX_CONFIG = 78
 
+# The token-signing key of the test platform (`yunzhen keys generate --kid e2e`): a test fixture, signs nothing real.
+TEST_SIGNING_KEY = "e2e:VbByxYJi5YI/nQpdhSiDghVU9Ig9SeW058uVnUEntUU="
+TEST_VERIFY_KEYS = "e2e:ZSwbM2YB6qMfLUNoVSv2649WMm4n88O7k2ORzpDufBo="
+# What registration needs beyond the common variables to start in the tests: development (so the sandbox SMS
+# gateway is allowed) and the signing key.
+REGISTRATION_ENV = {"YUNZHEN_ENVIRONMENT": "development", "YUNZHEN_AUTH_SIGNING_KEY": TEST_SIGNING_KEY}
+
 # How long a process may take to become ready (debug builds on a small machine).
 START_TIMEOUT = float(os.environ.get("YUNZHEN_E2E_START_TIMEOUT", "60"))
 # Per-request timeout for every HTTP call the tests make.
@@ -959,6 +966,7 @@ class Launcher:
         }
         if name == "registration":
             base["YUNZHEN_OPERATOR_KEY"] = self.operator_key
+            base.update(REGISTRATION_ENV)
         base.update(env or {})
         proc = self.start(name, name, env=base, port=port)
         if wait:

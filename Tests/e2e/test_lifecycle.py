@@ -20,6 +20,7 @@ import pytest
 from conftest import (
     EX_CONFIG,
     PUBLIC_DIR,
+    REGISTRATION_ENV,
     SERVICES,
     RawConnection,
     assert_problem,
@@ -157,6 +158,15 @@ CONFIG_ERRORS = [
     ("consult", {"YUNZHEN_LOG_LEVEL": "loud"}, "YUNZHEN_LOG_LEVEL"),
     ("reports", {"YUNZHEN_LOG_FORMAT": "xml"}, "YUNZHEN_LOG_FORMAT"),
     ("registration", {"YUNZHEN_OPERATOR_KEY": "too-short"}, "YUNZHEN_OPERATOR_KEY"),
+    ("registration", {"YUNZHEN_AUTH_SIGNING_KEY": None}, "YUNZHEN_AUTH_SIGNING_KEY"),
+    ("registration", {"YUNZHEN_AUTH_SIGNING_KEY": "k1:AAAA"}, "YUNZHEN_AUTH_SIGNING_KEY"),
+    ("registration", {"YUNZHEN_AUTH_VERIFY_KEYS": "old:not-base64!"}, "YUNZHEN_AUTH_VERIFY_KEYS"),
+    ("registration", {"YUNZHEN_ENVIRONMENT": "staging"}, "YUNZHEN_ENVIRONMENT"),
+    # Production never takes the sandbox SMS gateway, and by default needs a real provider.
+    ("registration", {"YUNZHEN_ENVIRONMENT": "production", "YUNZHEN_SMS_GATEWAY": "sandbox"}, "YUNZHEN_SMS_GATEWAY"),
+    ("registration", {"YUNZHEN_ENVIRONMENT": "production"}, "YUNZHEN_SMS_URL"),
+    ("registration", {"YUNZHEN_SMS_GATEWAY": "http", "YUNZHEN_SMS_URL": "https://sms.example.cn/v1",
+                      "YUNZHEN_SMS_KEY_ID": "k", "YUNZHEN_SMS_SECRET": "short"}, "YUNZHEN_SMS_SECRET"),
     ("edge", {"YUNZHEN_EDGE_BODY_LIMIT": "lots"}, "YUNZHEN_EDGE_BODY_LIMIT"),
     ("edge", {"YUNZHEN_UPSTREAM_TIMEOUT_MS": "soon"}, "YUNZHEN_UPSTREAM_TIMEOUT_MS"),
     ("edge", {"YUNZHEN_UPSTREAM_CONNECT_TIMEOUT_MS": "-1"}, "YUNZHEN_UPSTREAM_CONNECT_TIMEOUT_MS"),
@@ -167,7 +177,7 @@ CONFIG_ERRORS = [
 @pytest.mark.parametrize(
     "executable, overrides, variable",
     CONFIG_ERRORS,
-    ids=[f"{e}-{v}={o[v] if o[v] is not None else 'unset'}" for e, o, v in CONFIG_ERRORS],
+    ids=[f"{e}-{v}={o.get(v, 'default') if o.get(v, '') is not None else 'unset'}" for e, o, v in CONFIG_ERRORS],
 )
 def test_a_bad_configuration_value_is_named_at_start_up(launcher, tmp_path, executable, overrides, variable):
     env = {
@@ -179,6 +189,8 @@ def test_a_bad_configuration_value_is_named_at_start_up(launcher, tmp_path, exec
         env["YUNZHEN_EDGE_PUBLIC_DIR"] = str(PUBLIC_DIR)  # only the variable under test is wrong
     else:
         env["YUNZHEN_DATA"] = str(tmp_path / "data")
+    if executable == "registration":
+        env.update(REGISTRATION_ENV)
     env.update(overrides)
     proc = launcher.start(executable, executable, env=env)
     code = proc.wait(10)

@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import YunzhenCallout
 import YunzhenContracts
+import YunzhenIdentity
 
 /// `yunzhen dev`: runs the five services and the edge from one folder of built executables, for local work.
 struct DevCommand: AsyncParsableCommand {
@@ -35,17 +36,24 @@ struct DevCommand: AsyncParsableCommand {
         let binDirectory = bin.map { URL(fileURLWithPath: $0).standardizedFileURL } ?? Self.ownDirectory()
         let publicDirectory = URL(fileURLWithPath: publicDir).standardizedFileURL
         let operatorKey = try OperatorKeyFile.loadOrCreate(in: dataRoot)
+        let signingKey = try SigningKeyFile.loadOrCreate(in: dataRoot)
 
         var environment = ProcessInfo.processInfo.environment
         environment["YUNZHEN_DATA"] = dataRoot.path
         environment["YUNZHEN_LOG_FORMAT"] = environment["YUNZHEN_LOG_FORMAT"] ?? "text"
         environment["NOTIFY_SOCKET"] = nil
+        // A developer's machine: sandbox adapters (SMS, payment) are allowed, and every process trusts the key.
+        environment["YUNZHEN_ENVIRONMENT"] = "development"
+        environment["YUNZHEN_AUTH_VERIFY_KEYS"] = signingKey.verificationKey.configurationText
 
         var children: [ChildSpec] = []
         for service in ServiceName.allCases {
             var childEnvironment = environment
             childEnvironment["YUNZHEN_PORT"] = "\(servicePortBase + service.portOffset)"
-            if service == .registration { childEnvironment["YUNZHEN_OPERATOR_KEY"] = operatorKey }
+            if service == .registration {
+                childEnvironment["YUNZHEN_OPERATOR_KEY"] = operatorKey
+                childEnvironment["YUNZHEN_AUTH_SIGNING_KEY"] = signingKey.configurationText
+            }
             children.append(
                 ChildSpec(
                     name: service.rawValue, executable: binDirectory.appendingPathComponent(service.rawValue),
@@ -102,6 +110,23 @@ struct DevCommand: AsyncParsableCommand {
 
     static func ownDirectory() -> URL {
         URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+    }
+}
+
+/// The token-signing key of a development data root: made once, kept in `<data>/auth-signing.key` (mode 0600).
+enum SigningKeyFile {
+    static func loadOrCreate(in dataRoot: URL) throws -> SigningKey {
+        let file = dataRoot.appendingPathComponent("auth-signing.key")
+        if let text = try? String(contentsOf: file, encoding: .utf8),
+            let key = try? SigningKey(configuration: text.trimmingCharacters(in: .whitespacesAndNewlines))
+        {
+            return key
+        }
+        let key = try SigningKey.generate(keyID: "dev")
+        let written = FileManager.default.createFile(
+            atPath: file.path, contents: Data(key.configurationText.utf8), attributes: [.posixPermissions: 0o600])
+        guard written else { throw ValidationError("cannot write the signing key to \(file.path)") }
+        return key
     }
 }
 

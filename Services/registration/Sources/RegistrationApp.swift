@@ -1,6 +1,9 @@
+import Crypto
 import Foundation
 import Hummingbird
 import Logging
+import YunzhenCallout
+import YunzhenIdentity
 import YunzhenMessaging
 import YunzhenQueue
 import YunzhenServiceKit
@@ -14,6 +17,7 @@ public func buildApplication(configuration: RegistrationConfiguration, logger: L
         logger.warning("YUNZHEN_OPERATOR_KEY is not set: department writes are refused")
     }
     let warnings = HealthWarnings()
+    let identity = await RegistrationIdentity.make(configuration: configuration, logger: logger)
     return try ServiceApplication.makeDomainService(
         .registration,
         dataDirectory: configuration.dataDirectory,
@@ -36,7 +40,8 @@ public func buildApplication(configuration: RegistrationConfiguration, logger: L
             ]
         },
         router: { database in
-            buildRouter(database: database, operatorKey: configuration.operatorKey, warnings: warnings)
+            buildRouter(
+                database: database, operatorKey: configuration.operatorKey, identity: identity, warnings: warnings)
         }
     )
 }
@@ -45,6 +50,7 @@ public func buildApplication(configuration: RegistrationConfiguration, logger: L
 public func buildRouter(
     database: ServiceDatabase,
     operatorKey: OperatorKey?,
+    identity: RegistrationIdentity,
     warnings: HealthWarnings = HealthWarnings()
 ) -> Router<ServiceRequestContext> {
     let router = ServiceApplication.makeDomainRouter(
@@ -53,7 +59,71 @@ public func buildRouter(
         warnings: warnings
     )
     DepartmentRoutes(store: SQLiteDepartmentStore(writer: database.writer), operatorKey: operatorKey).add(to: router)
+    let signIn = SignInService(
+        database: database.writer, gateway: identity.gateway, issuer: identity.issuer, policy: identity.policy,
+        logger: identity.logger)
+    AuthRoutes(signIn: signIn, verifier: identity.verifier).add(to: router)
+    if let sandbox = identity.sandbox { SandboxSMSRoutes(gateway: sandbox).add(to: router) }
+    AuditRoutes.add(to: router, database: database, verifier: identity.verifier)
     return router
+}
+
+/// What registration signs people in with: the token issuer and verifier, and the SMS provider.
+public struct RegistrationIdentity: Sendable {
+    let issuer: TokenIssuer
+    let verifier: TokenVerifier
+    let gateway: any SMSGateway
+    /// Set when the gateway is the sandbox, for its internal route.
+    let sandbox: SandboxSMSGateway?
+    let policy: SignInPolicy
+    let logger: Logger
+
+    static func make(configuration: RegistrationConfiguration, logger: Logger) async -> RegistrationIdentity {
+        let gateway: any SMSGateway
+        var sandbox: SandboxSMSGateway?
+        switch configuration.sms {
+        case .sandbox(let timeout):
+            let recorder = SandboxSMSGateway(
+                outbox: configuration.dataDirectory.appendingPathComponent("sandbox-sms.jsonl"), timeout: timeout,
+                logger: logger)
+            logger.warning("sign-in codes go to the sandbox SMS gateway", metadata: ["file": "\(recorder.outbox.path)"])
+            gateway = recorder
+            sandbox = recorder
+        case .http(let url, let keyID, let secret, let timeout):
+            gateway = HTTPSMSGateway(
+                client: CalloutClient(logger: logger), url: url, keyID: keyID,
+                secret: SymmetricKey(data: Array(secret.utf8)), timeout: timeout)
+        }
+        return await RegistrationIdentity(
+            signingKey: configuration.signingKey, otherKeys: configuration.otherVerificationKeys, gateway: gateway,
+            sandbox: sandbox, policy: SignInPolicy(), logger: logger)
+    }
+
+    init(
+        signingKey: SigningKey, otherKeys: [VerificationKey], gateway: any SMSGateway, sandbox: SandboxSMSGateway?,
+        policy: SignInPolicy, logger: Logger
+    ) async {
+        issuer = await TokenIssuer(signingKey: signingKey)
+        verifier = await TokenVerifier(publicKeys: [signingKey.verificationKey] + otherKeys)
+        self.gateway = gateway
+        self.sandbox = sandbox
+        self.policy = policy
+        self.logger = logger
+    }
+
+    /// A development identity: this signing key and the sandbox SMS gateway recording into `directory`. For
+    /// tests and tools that build the router themselves.
+    public static func development(
+        signingKey: SigningKey, directory: URL, logger: Logger = Logger(label: "registration")
+    )
+        async -> RegistrationIdentity
+    {
+        let sandbox = SandboxSMSGateway(
+            outbox: directory.appendingPathComponent("sandbox-sms.jsonl"), timeout: .milliseconds(200), logger: logger)
+        return await RegistrationIdentity(
+            signingKey: signingKey, otherKeys: [], gateway: sandbox, sandbox: sandbox, policy: SignInPolicy(),
+            logger: logger)
+    }
 }
 
 /// Registration's published HTTP API.

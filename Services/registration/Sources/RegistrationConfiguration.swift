@@ -1,5 +1,6 @@
 import Foundation
 import YunzhenContracts
+import YunzhenIdentity
 import YunzhenQueue
 import YunzhenServiceKit
 
@@ -16,6 +17,13 @@ public struct RegistrationConfiguration: ProcessConfiguration {
     /// The interim operator credential for catalogue writes (departments) until staff accounts exist (issue 4).
     /// Unset means no one may write.
     public var operatorKey: OperatorKey?
+    public var deployment: DeploymentEnvironment = .production
+    /// Signs patients' access tokens (`YUNZHEN_AUTH_SIGNING_KEY`, required).
+    public var signingKey: SigningKey
+    /// Keys whose tokens registration accepts besides its own (`YUNZHEN_AUTH_VERIFY_KEYS`: the old key during a
+    /// rotation).
+    public var otherVerificationKeys: [VerificationKey] = []
+    public var sms: SMSSettings
 
     public init(environment: EnvironmentReader) throws(ConfigurationError) {
         server = try .read(from: environment, defaultPort: ServiceName.registration.defaultPort)
@@ -37,12 +45,64 @@ public struct RegistrationConfiguration: ProcessConfiguration {
         operatorKey = try environment.optionalString("YUNZHEN_OPERATOR_KEY").map { (key) throws(ConfigurationError) in
             try OperatorKey(key, variable: "YUNZHEN_OPERATOR_KEY")
         }
+        deployment = try DeploymentEnvironment.read(from: environment)
+        let signing = try environment.requiredString(
+            "YUNZHEN_AUTH_SIGNING_KEY", "the key that signs access tokens, as <kid>:<base64> (`yunzhen keys generate`)")
+        let key: SigningKey
+        do {
+            key = try SigningKey(configuration: signing)
+        } catch {
+            throw ConfigurationError(variable: "YUNZHEN_AUTH_SIGNING_KEY", problem: "\(error)")
+        }
+        signingKey = key
+        if let text = environment.optionalString("YUNZHEN_AUTH_VERIFY_KEYS") {
+            do {
+                otherVerificationKeys = try VerificationKey.list(configuration: text).filter { $0.keyID != key.keyID }
+            } catch {
+                throw ConfigurationError(variable: "YUNZHEN_AUTH_VERIFY_KEYS", problem: "\(error)")
+            }
+        }
+        sms = try SMSSettings.read(from: environment, deployment: deployment)
     }
+}
 
-    public init(server: ServerSettings, dataDirectory: URL, topicDirectory: URL, operatorKey: OperatorKey?) {
-        self.server = server
-        self.dataDirectory = dataDirectory
-        self.topicDirectory = topicDirectory
-        self.operatorKey = operatorKey
+/// Which SMS provider sends sign-in codes (`YUNZHEN_SMS_GATEWAY`).
+public enum SMSSettings: Sendable {
+    /// Development only: messages are recorded in `<data>/registration/sandbox-sms.jsonl`.
+    case sandbox(timeout: Duration)
+    /// The provider's HTTPS endpoint (`YUNZHEN_SMS_URL`), key id and shared secret (`YUNZHEN_SMS_KEY_ID`,
+    /// `YUNZHEN_SMS_SECRET`, at least 32 characters).
+    case http(url: String, keyID: String, secret: String, timeout: Duration)
+
+    enum Kind: String, CaseIterable { case sandbox, http }
+
+    static func read(from environment: EnvironmentReader, deployment: DeploymentEnvironment) throws(ConfigurationError)
+        -> SMSSettings
+    {
+        let timeout = Duration.milliseconds(
+            try environment.integer("YUNZHEN_SMS_TIMEOUT_MS", default: 5000, in: 100...60_000))
+        let kind: Kind = try environment.choice(
+            "YUNZHEN_SMS_GATEWAY", default: deployment == .production ? .http : .sandbox)
+        switch kind {
+        case .sandbox:
+            guard deployment == .development else {
+                throw ConfigurationError(
+                    variable: "YUNZHEN_SMS_GATEWAY",
+                    problem: "sandbox only records messages and is refused in production; set http and YUNZHEN_SMS_URL")
+            }
+            return .sandbox(timeout: timeout)
+        case .http:
+            _ = try environment.requiredString("YUNZHEN_SMS_URL", "the SMS provider's https:// endpoint")
+            let url = try environment.baseURL("YUNZHEN_SMS_URL", default: "")
+            if deployment == .production && !url.hasPrefix("https://") {
+                throw ConfigurationError(variable: "YUNZHEN_SMS_URL", problem: "must be https:// in production")
+            }
+            let keyID = try environment.requiredString("YUNZHEN_SMS_KEY_ID", "the key id the SMS provider gave us")
+            let secret = try environment.requiredString("YUNZHEN_SMS_SECRET", "the secret shared with the SMS provider")
+            guard secret.utf8.count >= 32 else {
+                throw ConfigurationError(variable: "YUNZHEN_SMS_SECRET", problem: "must be at least 32 characters")
+            }
+            return .http(url: url, keyID: keyID, secret: secret, timeout: timeout)
+        }
     }
 }

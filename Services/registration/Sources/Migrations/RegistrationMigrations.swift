@@ -1,4 +1,5 @@
 import GRDB
+import YunzhenAudit
 import YunzhenMessaging
 
 /// Registration's schema, one append-only list: never edit a shipped migration, add the next one.
@@ -16,6 +17,39 @@ public enum RegistrationMigrations {
             }
         }
         Outbox.registerMigration(in: &migrator)
+        migrator.registerMigration("v2: patient accounts, sign-in codes, refresh tokens") { db in
+            try db.create(table: "account") { table in
+                table.primaryKey("id", .text)
+                table.column("phone", .text).notNull().unique()
+                table.column("created_at", .datetime).notNull()
+                table.column("last_sign_in_at", .datetime)
+            }
+            try db.create(table: "sign_in_code") { table in
+                table.autoIncrementedPrimaryKey("id")
+                table.column("phone", .text).notNull()
+                table.column("salt", .text).notNull()
+                table.column("code_hash", .text).notNull()
+                table.column("sent_at", .datetime).notNull()
+                table.column("expires_at", .datetime).notNull()
+                table.column("attempts", .integer).notNull()
+                table.column("used_at", .datetime)
+                table.column("client_address", .text).notNull()
+            }
+            try db.create(index: "sign_in_code_phone", on: "sign_in_code", columns: ["phone", "sent_at"])
+            try db.create(index: "sign_in_code_address", on: "sign_in_code", columns: ["client_address", "sent_at"])
+            try db.create(table: "refresh_token") { table in
+                table.primaryKey("id", .text)
+                table.column("family_id", .text).notNull().indexed()
+                table.column("account_id", .text).notNull().references("account")
+                table.column("secret_hash", .text).notNull()
+                table.column("issued_at", .datetime).notNull()
+                table.column("expires_at", .datetime).notNull()
+                table.column("replaced_at", .datetime)
+                table.column("revoked_at", .datetime)
+                table.column("revoked_reason", .text)
+            }
+        }
+        AuditTrail.registerMigration(in: &migrator)
         return migrator
     }
 }

@@ -1,0 +1,18 @@
+import Foundation
+import RegistrationService
+import YunzhenIdentity
+
+/// The token keys of the service tests: one signing key, and registration's development identity over it.
+enum TestIdentity {
+    static let signingKey = try! SigningKey.generate(keyID: "test-2026")
+
+    /// Registration signing with `signingKey`, its sandbox SMS recording into `directory` (a fresh temporary one
+    /// by default).
+    static func registration(directory: URL? = nil) async -> RegistrationIdentity {
+        let directory =
+            directory
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("yunzhen-sms-\(UUID().uuidString)")
+        try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return await RegistrationIdentity.development(signingKey: signingKey, directory: directory)
+    }
+}

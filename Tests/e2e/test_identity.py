@@ -1,0 +1,88 @@
+"""Patients sign up and in through the edge, as the phone app does: an SMS code from the sandbox gateway, a
+session of an access token and a rotating refresh token; tokens refused at the service, straight or through
+the edge."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from conftest import assert_problem, http
+
+
+def sandbox_code(platform, phone: str) -> str:
+    """The last code the sandbox gateway texted to `phone` (registration's loopback-only route)."""
+    response = http("GET", platform.services["registration"].url + f"/internal/sandbox-sms?phone={phone}")
+    assert response.status_code == 200, response.text
+    messages = response.json()["messages"]
+    assert messages, f"no message to {phone}"
+    return messages[-1]["message"]["parameters"]["code"]
+
+
+def sign_in(platform, phone: str) -> dict:
+    sent = platform.request("POST", "/api/registration/auth/sms-codes", json={"phone": phone})
+    assert sent.status_code == 202, sent.text
+    response = platform.request(
+        "POST", "/api/registration/auth/sign-in", json={"phone": phone, "code": sandbox_code(platform, phone)}
+    )
+    assert response.status_code in (200, 201), response.text
+    return response.json()
+
+
+def test_a_patient_signs_up_refreshes_and_signs_out_through_the_edge(platform):
+    session = sign_in(platform, "13912345678")
+    assert session["created"] is True
+    me = platform.get("/api/registration/me", headers={"Authorization": f"Bearer {session['accessToken']}"})
+    assert me.status_code == 200, me.text
+    assert me.json() == {"id": session["accountId"], "phone": "139****5678", "createdAt": me.json()["createdAt"]}
+
+    refreshed = platform.request(
+        "POST", "/api/registration/auth/refresh", json={"refreshToken": session["refreshToken"]}
+    )
+    assert refreshed.status_code == 200, refreshed.text
+    again = platform.get(
+        "/api/registration/me", headers={"Authorization": f"Bearer {refreshed.json()['accessToken']}"}
+    )
+    assert again.status_code == 200
+
+    # The first refresh token again: the session ends, and the newer token with it.
+    reused = platform.request(
+        "POST", "/api/registration/auth/refresh", json={"refreshToken": session["refreshToken"]}
+    )
+    assert assert_problem(reused, 401)["code"] == "refresh-token-reused"
+    newer = platform.request(
+        "POST", "/api/registration/auth/refresh", json={"refreshToken": refreshed.json()["refreshToken"]}
+    )
+    assert assert_problem(newer, 401)["code"] == "refresh-token-invalid"
+
+
+def test_a_wrong_code_is_counted_and_the_code_is_never_in_the_log(platform):
+    phone = "13712345678"
+    sent = platform.request("POST", "/api/registration/auth/sms-codes", json={"phone": phone})
+    assert sent.status_code == 202
+    code = sandbox_code(platform, phone)
+    wrong = "000000" if code != "000000" else "111111"
+    response = platform.request("POST", "/api/registration/auth/sign-in", json={"phone": phone, "code": wrong})
+    assert assert_problem(response, 401)["code"] == "code-invalid"
+    log = platform.services["registration"].stdout_text() + platform.services["registration"].stderr_text()
+    assert code not in log
+    assert phone not in log, "the full number is logged; only the masked one may be"
+
+
+def test_a_forged_or_edited_token_is_refused_by_the_service_directly_and_through_the_edge(platform):
+    session = sign_in(platform, "13612345678")
+    header, payload, signature = session["accessToken"].split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["sub"] = "acct_someone_else"
+    edited_payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    edited = f"{header}.{edited_payload}.{signature}"
+    for url in (platform.url + "/api/registration/me", platform.services["registration"].url + "/me"):
+        response = http("GET", url, headers={"Authorization": f"Bearer {edited}"})
+        assert assert_problem(response, 401)["code"] == "invalid-token", url
+        missing = http("GET", url)
+        assert assert_problem(missing, 401)["code"] == "authentication-required", url
+
+
+def test_the_sandbox_route_is_not_reachable_through_the_edge(platform):
+    response = platform.get("/api/registration/internal/sandbox-sms?phone=13912345678")
+    assert response.status_code == 404
