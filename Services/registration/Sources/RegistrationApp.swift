@@ -63,6 +63,7 @@ public func buildRouter(
         database: database.writer, gateway: identity.gateway, issuer: identity.issuer, policy: identity.policy,
         logger: identity.logger)
     AuthRoutes(signIn: signIn, verifier: identity.verifier).add(to: router)
+    PatientRoutes(database: database.writer, verifier: identity.verifier).add(to: router)
     if let sandbox = identity.sandbox { SandboxSMSRoutes(gateway: sandbox).add(to: router) }
     AuditRoutes.add(to: router, database: database, verifier: identity.verifier)
     return router

@@ -50,6 +50,27 @@ public enum RegistrationMigrations {
             }
         }
         AuditTrail.registerMigration(in: &migrator)
+        migrator.registerMigration("v3: patients (an account's own profile and its family members)") { db in
+            try db.create(table: "patient") { table in
+                table.primaryKey("id", .text)
+                table.column("account_id", .text).notNull().references("account").indexed()
+                table.column("relationship", .text).notNull()
+                table.column("name", .text).notNull()
+                table.column("sex", .text).notNull()
+                table.column("birth_date", .text).notNull()
+                table.column("resident_id", .text)
+                table.column("province", .text).notNull()
+                table.column("phone", .text)
+                table.column("created_at", .datetime).notNull()
+                table.column("updated_at", .datetime).notNull()
+            }
+            // One own profile per account, and one person once per account: enforced by the database too.
+            try db.execute(sql: "CREATE UNIQUE INDEX patient_self ON patient (account_id) WHERE relationship = 'self'")
+            try db.execute(
+                sql:
+                    "CREATE UNIQUE INDEX patient_resident_id ON patient (account_id, resident_id) WHERE resident_id IS NOT NULL"
+            )
+        }
         return migrator
     }
 }
