@@ -84,7 +84,7 @@ var targets: [Target] = [
     .target(
         name: "EdgeService",
         dependencies: [
-            "YunzhenContracts", "YunzhenServiceKit", "YunzhenCallout", hummingbird, logging,
+            "YunzhenContracts", "YunzhenServiceKit", "YunzhenCallout", "YunzhenIdentity", hummingbird, logging,
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ],
         path: "Services/edge/Sources",
@@ -140,8 +140,8 @@ var targets: [Target] = [
     .testTarget(
         name: "EdgeTests",
         dependencies: [
-            "EdgeService", "YunzhenServiceKit", "YunzhenTesting", "YunzhenContracts", "YunzhenCallout", hummingbird,
-            hummingbirdTesting,
+            "EdgeService", "YunzhenServiceKit", "YunzhenTesting", "YunzhenContracts", "YunzhenCallout",
+            "YunzhenIdentity", hummingbird, hummingbirdTesting,
         ],
         path: "Tests/EdgeTests"
     ),

@@ -377,7 +377,7 @@ if [[ $BIN != /* ]]; then
     elif [[ -d $REPO/$BIN ]]; then BIN=$(cd "$REPO/$BIN" && pwd)
     fi
 fi
-for exe in registration edge; do
+for exe in registration edge yunzhen; do
     [[ -x $BIN/$exe ]] || die "$BIN/$exe not found or not executable (build first: swift build -c release)"
 done
 if [[ -n $OUT && $OUT != /* ]]; then OUT=$PWD/$OUT; fi
@@ -488,8 +488,11 @@ wait_for() {
 # 2. registration, seeded with one department
 # ---------------------------------------------------------------------------------------------------------
 log "starting registration on 127.0.0.1:$REG_PORT"
-# A throwaway token-signing key (32 random bytes); development, so the sandbox SMS gateway is allowed.
-SIGNING_KEY="bench:$(head -c 32 /dev/urandom | base64)"
+# A throwaway token-signing key pair; development, so the sandbox SMS gateway is allowed. The routes measured are
+# public, so no token is sent; the edge still needs the public key to start.
+KEYS=$("$BIN/yunzhen" keys generate --kid bench)
+SIGNING_KEY=$(sed -n 's/^YUNZHEN_AUTH_SIGNING_KEY=//p' <<<"$KEYS")
+VERIFY_KEYS=$(sed -n 's/^YUNZHEN_AUTH_VERIFY_KEYS=//p' <<<"$KEYS")
 env YUNZHEN_DATA="$TMP/data" YUNZHEN_HOST=127.0.0.1 YUNZHEN_PORT="$REG_PORT" YUNZHEN_LOG_LEVEL=warning \
     YUNZHEN_OPERATOR_KEY="$OPERATOR_KEY" YUNZHEN_ENVIRONMENT=development YUNZHEN_AUTH_SIGNING_KEY="$SIGNING_KEY" \
     "$BIN/registration" >"$TMP/registration.log" 2>&1 &
@@ -513,7 +516,7 @@ fi
 log "starting edge on 127.0.0.1:$EDGE_PORT"
 env YUNZHEN_HOST=127.0.0.1 YUNZHEN_PORT="$EDGE_PORT" YUNZHEN_LOG_LEVEL=warning \
     YUNZHEN_UPSTREAM_REGISTRATION="http://127.0.0.1:$REG_PORT" YUNZHEN_EDGE_PUBLIC_DIR="$PUBLIC_DIR" \
-    "$BIN/edge" >"$TMP/edge.log" 2>&1 &
+    YUNZHEN_AUTH_VERIFY_KEYS="$VERIFY_KEYS" "$BIN/edge" >"$TMP/edge.log" 2>&1 &
 EDGE_PID=$!
 PIDS+=("$EDGE_PID")
 wait_for edge "$EDGE_PID" "$TMP/edge.log" "http://127.0.0.1:$EDGE_PORT/health/live" 200

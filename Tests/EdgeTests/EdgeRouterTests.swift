@@ -5,6 +5,7 @@ import Logging
 import Testing
 import YunzhenCallout
 import YunzhenContracts
+import YunzhenIdentity
 import YunzhenServiceKit
 import YunzhenTesting
 
@@ -30,7 +31,7 @@ import YunzhenTesting
         defer { client.shutdown() }
         let app = ServiceApplication.make(
             name: "edge",
-            router: buildRouter(configuration: configuration, client: client),
+            router: buildRouter(configuration: configuration, client: client, verifier: await Self.verifier()),
             settings: configuration.server,
             logger: Logger(label: "edge")
         )
@@ -43,7 +44,8 @@ import YunzhenTesting
 
     @Test func serviceThatIsDownIsA502NamingIt() async throws {
         try await Self.withEdge { client in
-            try await client.execute(uri: "/api/consult/threads", method: .get) { response throws in
+            try await client.execute(uri: "/api/consult/threads", method: .get, headers: await Self.signedIn()) {
+                response throws in
                 #expect(response.status == .badGateway)
                 #expect(response.headers[.contentType] == "application/problem+json")
                 let problem = try Self.problem(response)
@@ -109,7 +111,20 @@ import YunzhenTesting
         }
     }
 
-    @Test func everyRouteIsInTheOpenAPIDocument() throws {
+    static let signingKey = try! SigningKey.generate(keyID: "edge-test")
+
+    /// Headers of a signed-in patient, for the routes that need one.
+    static func signedIn() async throws -> HTTPFields {
+        let (token, _) = try await TokenIssuer(signingKey: signingKey).issue(
+            subject: "acct_1", kind: .patient, roles: [.patient])
+        return [.authorization: "Bearer \(token)"]
+    }
+
+    static func verifier() async -> TokenVerifier {
+        await TokenVerifier(publicKeys: [signingKey.verificationKey])
+    }
+
+    @Test func everyRouteIsInTheOpenAPIDocument() async throws {
         let configuration = EdgeConfiguration(
             server: ServerSettings(port: 0),
             upstreams: [:],
@@ -117,7 +132,7 @@ import YunzhenTesting
         )
         let client = CalloutClient()
         defer { client.shutdown() }
-        let router = buildRouter(configuration: configuration, client: client)
+        let router = buildRouter(configuration: configuration, client: client, verifier: await Self.verifier())
         #expect(try OpenAPICoverage.undocumentedRoutes(of: router, in: EdgeAPI.openAPIDocument) == [])
     }
 }

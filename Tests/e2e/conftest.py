@@ -57,6 +57,36 @@ TEST_VERIFY_KEYS = "e2e:ZSwbM2YB6qMfLUNoVSv2649WMm4n88O7k2ORzpDufBo="
 # gateway is allowed) and the signing key.
 REGISTRATION_ENV = {"YUNZHEN_ENVIRONMENT": "development", "YUNZHEN_AUTH_SIGNING_KEY": TEST_SIGNING_KEY}
 
+
+def mint_token(
+    subject: str = "acct_e2e", kind: str = "patient", roles: tuple[str, ...] = ("patient",), lifetime: int = 900,
+    issued_at: float | None = None,
+) -> str:
+    """An access token signed with the test key, as registration would issue it (JWT, EdDSA, kid e2e)."""
+    import base64
+    import uuid
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    kid, seed = TEST_SIGNING_KEY.split(":", 1)
+    now = int(issued_at if issued_at is not None else time.time())
+    header = {"alg": "EdDSA", "kid": kid, "typ": "JWT"}
+    claims = {
+        "iss": "yunzhen", "aud": ["yunzhen-services"], "sub": subject, "iat": now, "exp": now + lifetime,
+        "jti": uuid.uuid4().hex, "kind": kind, "roles": list(roles),
+    }
+    signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}"
+    signature = Ed25519PrivateKey.from_private_bytes(base64.b64decode(seed)).sign(signing_input.encode())
+    return f"{signing_input}.{b64(signature)}"
+
+
+def signed_in(headers: dict[str, str] | None = None, **token_options) -> dict[str, str]:
+    """`headers` plus the Authorization of a signed-in patient (or of `mint_token(**token_options)`)."""
+    return {**(headers or {}), "Authorization": f"Bearer {mint_token(**token_options)}"}
+
 # How long a process may take to become ready (debug builds on a small machine).
 START_TIMEOUT = float(os.environ.get("YUNZHEN_E2E_START_TIMEOUT", "60"))
 # Per-request timeout for every HTTP call the tests make.
@@ -989,6 +1019,7 @@ class Launcher:
             "YUNZHEN_PORT": str(port),
             "YUNZHEN_LOG_FORMAT": "json",
             "YUNZHEN_EDGE_PUBLIC_DIR": str(PUBLIC_DIR),
+            "YUNZHEN_AUTH_VERIFY_KEYS": TEST_VERIFY_KEYS,
         }
         for service in SERVICES:
             base[f"YUNZHEN_UPSTREAM_{service.upper()}"] = (upstreams or {}).get(service, nowhere)
@@ -1093,7 +1124,10 @@ class Platform:
     ) -> Proc:
         targets = {name_: proc.url for name_, proc in self.services.items()}
         targets.update(upstreams or {})
-        return self.launcher.edge(targets, port=port, env=env, name=name)
+        # Every test signs in from 127.0.0.1: the per-address sign-in limit is tested on an edge of its own.
+        return self.launcher.edge(
+            targets, port=port, env={"YUNZHEN_EDGE_SIGN_IN_PER_MINUTE": "1000", **(env or {})}, name=name
+        )
 
     def wait_healthy(self, timeout: float = START_TIMEOUT) -> None:
         assert self.edge is not None

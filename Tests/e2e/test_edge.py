@@ -22,6 +22,7 @@ from conftest import (
     raw_get,
     RawConnection,
     wait_until,
+    signed_in,
 )
 
 TRACEPARENT_RE = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
@@ -125,8 +126,11 @@ def test_an_invalid_request_id_is_replaced_by_a_generated_one(platform, bad_id):
 # ---------------------------------------------------------------------------
 
 
-def test_an_unknown_route_of_a_service_is_a_404_problem(platform):
-    assert_problem(platform.get("/api/registration/no-such-route"), 404)
+def test_an_unknown_route_of_a_service_is_a_404_problem_once_signed_in(platform):
+    # Routes are protected unless listed as public, so an unknown one needs a token first: nothing about a
+    # service's routes is learned without signing in.
+    assert assert_problem(platform.get("/api/registration/no-such-route"), 401)["code"] == "authentication-required"
+    assert_problem(platform.get("/api/registration/no-such-route", headers=signed_in()), 404)
 
 
 def test_an_unknown_service_is_a_404_problem(platform):
@@ -325,7 +329,7 @@ def test_a_slow_upstream_gives_a_504_problem(launcher, fake_upstreams):
     edge = launcher.edge({"reports": hole.url}, env={"YUNZHEN_UPSTREAM_TIMEOUT_MS": "500"})
 
     started = time.monotonic()
-    response = http("GET", edge.url + "/api/reports/anything", timeout=15)
+    response = http("GET", edge.url + "/api/reports/anything", timeout=15, headers=signed_in())
     elapsed = time.monotonic() - started
 
     body = assert_problem(response, 504)
@@ -342,7 +346,7 @@ def test_a_slow_upstream_gives_a_504_problem(launcher, fake_upstreams):
 def test_a_body_over_the_limit_is_a_413_problem_and_one_at_the_limit_passes(launcher, fake_upstreams):
     upstream = fake_upstreams.recording()
     edge = launcher.edge({"followup": upstream.url}, env={"YUNZHEN_EDGE_BODY_LIMIT": "1024"})
-    octets = {"Content-Type": "application/octet-stream"}
+    octets = signed_in({"Content-Type": "application/octet-stream"})
 
     at_limit = http("POST", edge.url + "/api/followup/upload", data=b"a" * 1024, headers=octets)
     assert at_limit.status_code == 200, at_limit.text
@@ -357,6 +361,7 @@ def test_a_body_over_the_limit_is_a_413_problem_and_one_at_the_limit_passes(laun
         conn.send(
             (
                 f"POST /api/followup/upload HTTP/1.1\r\nHost: 127.0.0.1:{edge.port}\r\n"
+                f"Authorization: {octets['Authorization']}\r\n"
                 "Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n"
                 "Connection: close\r\n\r\n"
             ).encode()
@@ -444,7 +449,7 @@ def test_forwarded_requests_carry_forwarding_and_trace_headers_and_the_exact_bod
         "POST",
         edge.url + "/api/followup/things?a=1&b=%20x",
         data=payload,
-        headers={"Content-Type": "application/octet-stream", "X-End-To-End": "kept"},
+        headers=signed_in({"Content-Type": "application/octet-stream", "X-End-To-End": "kept"}),
     )
     assert response.status_code == 200, response.text
     assert response.json() == {"ok": True, "from": "fake-followup"}
@@ -469,7 +474,7 @@ def test_forwarded_requests_carry_forwarding_and_trace_headers_and_the_exact_bod
     assert match, headers.get("traceparent")
     assert match.group(1) != "0" * 32 and match.group(2) != "0" * 16, headers.get("traceparent")
 
-    again = http("GET", edge.url + "/api/followup/things", headers={"X-Request-ID": "e2e-fwd-1"})
+    again = http("GET", edge.url + "/api/followup/things", headers=signed_in({"X-Request-ID": "e2e-fwd-1"}))
     assert again.status_code == 200
     assert upstream.requests[-1].headers.get("X-Request-ID") == "e2e-fwd-1"
     assert upstream.requests[-1].path == "/things"
@@ -490,14 +495,14 @@ def test_hop_by_hop_headers_are_stripped_both_ways(launcher, fake_upstreams):
     response = http(
         "GET",
         edge.url + "/api/followup/hop",
-        headers={
+        headers=signed_in({
             "Connection": "keep-alive, X-Secret-Hop",
             "X-Secret-Hop": "1",
             "Keep-Alive": "timeout=9",
             "TE": "trailers",
             "Upgrade": "e2e-test/1",
             "X-End-To-End": "kept",
-        },
+        }),
     )
     assert response.status_code == 200, response.text
 

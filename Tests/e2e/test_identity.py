@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import json
 
-from conftest import assert_problem, http
+from conftest import assert_problem, http, mint_token
 
 
 def sandbox_code(platform, phone: str) -> str:
@@ -86,3 +86,29 @@ def test_a_forged_or_edited_token_is_refused_by_the_service_directly_and_through
 def test_the_sandbox_route_is_not_reachable_through_the_edge(platform):
     response = platform.get("/api/registration/internal/sandbox-sms?phone=13912345678")
     assert response.status_code == 404
+
+
+def test_the_edge_limits_sign_in_requests_per_address_before_the_service_hears_of_them(launcher, fake_upstreams):
+    upstream = fake_upstreams.recording(body=b'{"phone":"138****5678"}')
+    edge = launcher.edge({"registration": upstream.url}, env={"YUNZHEN_EDGE_SIGN_IN_PER_MINUTE": "3"})
+    statuses = [
+        http("POST", edge.url + "/api/registration/auth/sms-codes", json={"phone": "13812345678"}).status_code
+        for _ in range(4)
+    ]
+    assert statuses[:3] == [200, 200, 200], statuses
+    assert statuses[3] == 429
+    assert len(upstream.requests) == 3, "the limited request reached the service"
+    # Other routes are not limited.
+    assert http("GET", edge.url + "/api/registration/departments").status_code == 200
+
+
+def test_the_edge_refuses_expired_and_missing_tokens_before_proxying(launcher, fake_upstreams):
+    upstream = fake_upstreams.recording()
+    edge = launcher.edge({"reports": upstream.url})
+    expired = mint_token(issued_at=0)
+    assert assert_problem(http("GET", edge.url + "/api/reports/r1"), 401)["code"] == "authentication-required"
+    response = http("GET", edge.url + "/api/reports/r1", headers={"Authorization": f"Bearer {expired}"})
+    assert assert_problem(response, 401)["code"] == "token-expired"
+    assert upstream.requests == [], "a refused request reached the service"
+    ok = http("GET", edge.url + "/api/reports/r1", headers={"Authorization": f"Bearer {mint_token()}"})
+    assert ok.status_code == 200 and len(upstream.requests) == 1

@@ -21,6 +21,7 @@ from conftest import (
     EX_CONFIG,
     PUBLIC_DIR,
     REGISTRATION_ENV,
+    TEST_VERIFY_KEYS,
     SERVICES,
     RawConnection,
     assert_problem,
@@ -31,6 +32,7 @@ from conftest import (
     server_side_unread_bytes,
     wait_ready,
     wait_until,
+    signed_in,
 )
 
 OPENAPI_31_RE = re.compile(r"^openapi:\s*[\"']?3\.1", re.MULTILINE)
@@ -58,7 +60,7 @@ def test_the_edge_finishes_an_in_flight_request_on_sigterm_and_exits_0(launcher,
     edge = launcher.edge({"followup": upstream.url})
 
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(http, "GET", edge.url + "/api/followup/slow", timeout=20)
+        pending = pool.submit(http, "GET", edge.url + "/api/followup/slow", timeout=20, headers=signed_in())
         wait_until(upstream.received.is_set, timeout=10, message="the request to reach the slow upstream")
         signalled = time.monotonic()
         edge.terminate()
@@ -75,7 +77,7 @@ def test_the_edge_stops_accepting_connections_while_it_drains(launcher, fake_ups
     edge = launcher.edge({"followup": upstream.url})
 
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(http, "GET", edge.url + "/api/followup/slow", timeout=20)
+        pending = pool.submit(http, "GET", edge.url + "/api/followup/slow", timeout=20, headers=signed_in())
         wait_until(upstream.received.is_set, timeout=10, message="the request to reach the slow upstream")
         signalled = time.monotonic()
         edge.terminate()
@@ -171,6 +173,8 @@ CONFIG_ERRORS = [
     ("edge", {"YUNZHEN_UPSTREAM_TIMEOUT_MS": "soon"}, "YUNZHEN_UPSTREAM_TIMEOUT_MS"),
     ("edge", {"YUNZHEN_UPSTREAM_CONNECT_TIMEOUT_MS": "-1"}, "YUNZHEN_UPSTREAM_CONNECT_TIMEOUT_MS"),
     ("edge", {"YUNZHEN_UPSTREAM_REPORTS": "not a url"}, "YUNZHEN_UPSTREAM_REPORTS"),
+    ("edge", {"YUNZHEN_AUTH_VERIFY_KEYS": None}, "YUNZHEN_AUTH_VERIFY_KEYS"),
+    ("edge", {"YUNZHEN_EDGE_SIGN_IN_PER_MINUTE": "0"}, "YUNZHEN_EDGE_SIGN_IN_PER_MINUTE"),
 ]
 
 
@@ -187,6 +191,7 @@ def test_a_bad_configuration_value_is_named_at_start_up(launcher, tmp_path, exec
     }
     if executable == "edge":
         env["YUNZHEN_EDGE_PUBLIC_DIR"] = str(PUBLIC_DIR)  # only the variable under test is wrong
+        env["YUNZHEN_AUTH_VERIFY_KEYS"] = TEST_VERIFY_KEYS
     else:
         env["YUNZHEN_DATA"] = str(tmp_path / "data")
     if executable == "registration":

@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import ServiceLifecycle
 import YunzhenCallout
+import YunzhenIdentity
 import YunzhenServiceKit
 
 /// Composition root of the edge, the platform's only public listener.
@@ -15,7 +16,8 @@ public func buildApplication(configuration: EdgeConfiguration, logger: Logger) a
         ),
         logger: logger
     )
-    let router = buildRouter(configuration: configuration, client: client)
+    let verifier = await TokenVerifier(publicKeys: configuration.verificationKeys)
+    let router = buildRouter(configuration: configuration, client: client, verifier: verifier)
     return ServiceApplication.make(
         name: "edge",
         router: router,
@@ -26,7 +28,9 @@ public func buildApplication(configuration: EdgeConfiguration, logger: Logger) a
 }
 
 /// The edge's router; tests build it with their own client and upstreams.
-public func buildRouter(configuration: EdgeConfiguration, client: CalloutClient) -> Router<ServiceRequestContext> {
+public func buildRouter(configuration: EdgeConfiguration, client: CalloutClient, verifier: TokenVerifier)
+    -> Router<ServiceRequestContext>
+{
     let router = ServiceApplication.makeRouter()
     // Static files are served for what no route matches (the file middleware answers the router's 404).
     router.add(
@@ -42,7 +46,10 @@ public func buildRouter(configuration: EdgeConfiguration, client: CalloutClient)
     )
     OperationsRoutes.add(to: router, openAPIDocument: EdgeAPI.openAPIDocument) { true }
     HealthAggregator(client: client, upstreams: configuration.upstreams, timeout: .seconds(2)).add(to: router)
-    EdgeProxy(client: client, upstreams: configuration.upstreams, bodyLimit: configuration.bodyLimit).add(to: router)
+    EdgeProxy(
+        client: client, upstreams: configuration.upstreams, bodyLimit: configuration.bodyLimit, verifier: verifier,
+        signInLimiter: SignInRateLimiter(perMinute: configuration.signInPerMinute)
+    ).add(to: router)
     return router
 }
 

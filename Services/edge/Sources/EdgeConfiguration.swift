@@ -1,5 +1,6 @@
 import Foundation
 import YunzhenContracts
+import YunzhenIdentity
 import YunzhenServiceKit
 
 /// Everything the edge reads from the environment at start-up.
@@ -13,6 +14,11 @@ public struct EdgeConfiguration: ProcessConfiguration {
     public var bodyLimit: Int
     public var upstreamConnectTimeout: Duration
     public var upstreamTimeout: Duration
+    /// The public keys that verify access tokens (`YUNZHEN_AUTH_VERIFY_KEYS`, required).
+    public var verificationKeys: [VerificationKey]
+    /// Sign-in requests (sending a code, signing in) allowed per client address per minute
+    /// (`YUNZHEN_EDGE_SIGN_IN_PER_MINUTE`).
+    public var signInPerMinute: Int
 
     public init(environment: EnvironmentReader) throws(ConfigurationError) {
         server = try .read(from: environment, defaultHost: "0.0.0.0", defaultPort: defaultEdgePort)
@@ -40,6 +46,14 @@ public struct EdgeConfiguration: ProcessConfiguration {
         )
         upstreamTimeout = .milliseconds(
             try environment.integer("YUNZHEN_UPSTREAM_TIMEOUT_MS", default: 30_000, in: 1...600_000))
+        let keys = try environment.requiredString(
+            "YUNZHEN_AUTH_VERIFY_KEYS", "the public keys that verify access tokens, <kid>:<base64>[,…]")
+        do {
+            verificationKeys = try VerificationKey.list(configuration: keys)
+        } catch {
+            throw ConfigurationError(variable: "YUNZHEN_AUTH_VERIFY_KEYS", problem: "\(error)")
+        }
+        signInPerMinute = try environment.integer("YUNZHEN_EDGE_SIGN_IN_PER_MINUTE", default: 10, in: 1...10_000)
     }
 
     public init(
@@ -48,8 +62,12 @@ public struct EdgeConfiguration: ProcessConfiguration {
         publicDirectory: URL,
         bodyLimit: Int = 20 * 1024 * 1024,
         upstreamConnectTimeout: Duration = .seconds(2),
-        upstreamTimeout: Duration = .seconds(30)
+        upstreamTimeout: Duration = .seconds(30),
+        verificationKeys: [VerificationKey] = [],
+        signInPerMinute: Int = 10
     ) {
+        self.verificationKeys = verificationKeys
+        self.signInPerMinute = signInPerMinute
         self.server = server
         self.upstreams = upstreams
         self.publicDirectory = publicDirectory

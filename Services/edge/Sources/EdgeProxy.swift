@@ -4,13 +4,17 @@ import Logging
 import NIOCore
 import YunzhenCallout
 import YunzhenContracts
+import YunzhenIdentity
 import YunzhenServiceKit
 
-/// Forwards `/api/<service>/…` to the service over the callout client's kept-alive connections.
+/// Forwards `/api/<service>/…` to the service over the callout client's kept-alive connections, after checking
+/// the caller's access token where the route needs one (`EdgeAccess`) and limiting the sign-in endpoints.
 struct EdgeProxy {
     let client: CalloutClient
     let upstreams: [ServiceName: String]
     let bodyLimit: Int
+    let verifier: TokenVerifier
+    let signInLimiter: SignInRateLimiter
 
     static let methods: [HTTPRequest.Method] = [.get, .head, .post, .put, .patch, .delete, .options]
 
@@ -31,6 +35,19 @@ struct EdgeProxy {
         }
         guard let base = upstreams[target.service] else {
             throw Problem.notFound("There is no service `\(target.service.rawValue)`.")
+        }
+        switch EdgeAccess.of(target, method: request.method) {
+        case .open:
+            break
+        case .signIn:
+            if let wait = signInLimiter.take(for: context.remoteIPAddress ?? "unknown") {
+                throw Problem(
+                    .tooManyRequests, code: "rate-limited",
+                    detail: "Too many sign-in requests from your address; try again in \(wait) s.",
+                    extensions: ["retryAfterSeconds": "\(wait)"])
+            }
+        case .signedIn:
+            _ = try await AuthenticationMiddleware.authenticate(request, with: verifier)
         }
         let body = try await collectBody(of: request)
         let headers = ProxyRules.upstreamHeaders(
