@@ -162,8 +162,9 @@ for service in services {
             name: service.module,
             dependencies: [
                 "YunzhenContracts", "YunzhenStorage", "YunzhenServiceKit", "YunzhenQueue", "YunzhenMessaging",
-                "YunzhenIdentity", "YunzhenAudit", "YunzhenCallout", hummingbird, grdb, logging,
+                "YunzhenIdentity", "YunzhenAudit", "YunzhenCallout", hummingbird, grdb, logging, lifecycle,
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
             ],
             path: "Services/\(service.folder)/Sources",
             resources: [.embedInCode("openapi.yaml")]
@@ -197,6 +198,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: targets,

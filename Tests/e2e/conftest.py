@@ -55,7 +55,12 @@ TEST_SIGNING_KEY = "e2e:VbByxYJi5YI/nQpdhSiDghVU9Ig9SeW058uVnUEntUU="
 TEST_VERIFY_KEYS = "e2e:ZSwbM2YB6qMfLUNoVSv2649WMm4n88O7k2ORzpDufBo="
 # What registration needs beyond the common variables to start in the tests: development (so the sandbox SMS
 # gateway is allowed) and the signing key.
-REGISTRATION_ENV = {"YUNZHEN_ENVIRONMENT": "development", "YUNZHEN_AUTH_SIGNING_KEY": TEST_SIGNING_KEY}
+TEST_ADMIN_PASSWORD = "E2e-Start-Pass-1"
+REGISTRATION_ENV = {
+    "YUNZHEN_ENVIRONMENT": "development",
+    "YUNZHEN_AUTH_SIGNING_KEY": TEST_SIGNING_KEY,
+    "YUNZHEN_BOOTSTRAP_ADMIN_PASSWORD": TEST_ADMIN_PASSWORD,
+}
 
 
 def mint_token(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import json
 
-from conftest import assert_problem, http, mint_token
+from conftest import TEST_ADMIN_PASSWORD, assert_problem, http, mint_token
 
 
 def sandbox_code(platform, phone: str) -> str:
@@ -112,3 +112,31 @@ def test_the_edge_refuses_expired_and_missing_tokens_before_proxying(launcher, f
     assert upstream.requests == [], "a refused request reached the service"
     ok = http("GET", edge.url + "/api/reports/r1", headers={"Authorization": f"Bearer {mint_token()}"})
     assert ok.status_code == 200 and len(upstream.requests) == 1
+
+
+def test_the_first_admin_creates_a_doctor_who_signs_in_through_the_edge(platform):
+    def staff_sign_in(username: str, password: str) -> dict:
+        response = platform.request(
+            "POST", "/api/registration/auth/staff/sign-in", json={"username": username, "password": password}
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    admin = staff_sign_in("admin", TEST_ADMIN_PASSWORD)
+    assert admin["mustChangePassword"] is True
+    auth = {"Authorization": f"Bearer {admin['session']['accessToken']}"}
+    created = platform.request(
+        "POST", "/api/registration/admin/staff", headers=auth,
+        json={"username": "chen.jing", "displayName": "陈静", "roles": ["doctor"], "temporaryPassword": "Doctor-Temp-26"},
+    )
+    assert created.status_code == 201, created.text
+    doctor = staff_sign_in("chen.jing", "Doctor-Temp-26")
+    doctor_auth = {"Authorization": f"Bearer {doctor['session']['accessToken']}"}
+    assert assert_problem(platform.get("/api/registration/admin/staff", headers=doctor_auth), 403)["code"] == "role-required"
+    # A doctor is not a patient: the patient routes refuse them.
+    assert assert_problem(platform.get("/api/registration/me/patients", headers=doctor_auth), 403)["code"] == "role-required"
+    listed = platform.get("/api/registration/admin/staff", headers=auth)
+    assert [s["username"] for s in listed.json()["staff"]] == ["admin", "chen.jing"]
+    # The password is never in the service's log.
+    log = platform.services["registration"].stdout_text() + platform.services["registration"].stderr_text()
+    assert "Doctor-Temp-26" not in log and TEST_ADMIN_PASSWORD not in log

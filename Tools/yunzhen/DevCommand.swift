@@ -37,6 +37,7 @@ struct DevCommand: AsyncParsableCommand {
         let publicDirectory = URL(fileURLWithPath: publicDir).standardizedFileURL
         let operatorKey = try OperatorKeyFile.loadOrCreate(in: dataRoot)
         let signingKey = try SigningKeyFile.loadOrCreate(in: dataRoot)
+        let adminPassword = try AdminPasswordFile.loadOrCreate(in: dataRoot)
 
         var environment = ProcessInfo.processInfo.environment
         environment["YUNZHEN_DATA"] = dataRoot.path
@@ -53,6 +54,7 @@ struct DevCommand: AsyncParsableCommand {
             if service == .registration {
                 childEnvironment["YUNZHEN_OPERATOR_KEY"] = operatorKey
                 childEnvironment["YUNZHEN_AUTH_SIGNING_KEY"] = signingKey.configurationText
+                childEnvironment["YUNZHEN_BOOTSTRAP_ADMIN_PASSWORD"] = adminPassword
             }
             children.append(
                 ChildSpec(
@@ -100,6 +102,8 @@ struct DevCommand: AsyncParsableCommand {
                   patient app     http://localhost:\(edgePort)/
                   platform health http://localhost:\(edgePort)/health
                   service APIs    http://localhost:\(edgePort)/api/<service>/openapi.yaml
+                  first admin     username admin, password in \(dataRoot.path)/admin.password (change it at first sign-in:
+                                  POST /api/registration/auth/staff/sign-in, then /auth/staff/password)
                 """
             )
         } else {
@@ -127,6 +131,28 @@ enum SigningKeyFile {
             atPath: file.path, contents: Data(key.configurationText.utf8), attributes: [.posixPermissions: 0o600])
         guard written else { throw ValidationError("cannot write the signing key to \(file.path)") }
         return key
+    }
+}
+
+/// The first admin's password on a development data root: made once, kept in `<data>/admin.password` (mode 0600).
+/// Registration uses it only while no admin exists.
+enum AdminPasswordFile {
+    static func loadOrCreate(in dataRoot: URL) throws -> String {
+        let file = dataRoot.appendingPathComponent("admin.password")
+        if let existing = try? String(contentsOf: file, encoding: .utf8).trimmingCharacters(
+            in: .whitespacesAndNewlines),
+            !existing.isEmpty
+        {
+            return existing
+        }
+        var generator = SystemRandomNumberGenerator()
+        let random = (0..<6).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+        // Upper case, digits and a symbol around the random part, so it always meets the password rules.
+        let password = "Yz-\(random)-A1"
+        let written = FileManager.default.createFile(
+            atPath: file.path, contents: Data(password.utf8), attributes: [.posixPermissions: 0o600])
+        guard written else { throw ValidationError("cannot write the admin password to \(file.path)") }
+        return password
     }
 }
 

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import Hummingbird
 import Logging
+import ServiceLifecycle
 import YunzhenCallout
 import YunzhenIdentity
 import YunzhenMessaging
@@ -28,7 +29,7 @@ public func buildApplication(configuration: RegistrationConfiguration, logger: L
             // The one writer of the registration topic; a second registration process fails here, naming the lock.
             let topic = try TopicWriter.open(
                 directory: configuration.topicDirectory, topic: "registration", logger: logger)
-            return [
+            let services: [any Service] = [
                 OutboxRelay(database: database.writer, writer: topic, logger: logger),
                 RetentionService(
                     topic: "registration",
@@ -38,6 +39,18 @@ public func buildApplication(configuration: RegistrationConfiguration, logger: L
                     onAlarm: { warnings.set("queue-retention", $0) }
                 ),
             ]
+            // The first admin, if there is none yet: here because this is the first moment the database is open,
+            // before the server listens, so the account exists by the time the service reports ready.
+            if let password = configuration.bootstrapAdminPassword {
+                let signIn = SignInService(
+                    database: database.writer, gateway: identity.gateway, issuer: identity.issuer,
+                    policy: identity.policy, logger: logger)
+                if try identity.staffDirectory(database: database, signIn: signIn).bootstrapAdmin(password: password) {
+                    logger.notice(
+                        "created the first admin account `admin`; it must choose a new password at first sign-in")
+                }
+            }
+            return services
         },
         router: { database in
             buildRouter(
@@ -64,6 +77,8 @@ public func buildRouter(
         logger: identity.logger)
     AuthRoutes(signIn: signIn, verifier: identity.verifier).add(to: router)
     PatientRoutes(database: database.writer, verifier: identity.verifier).add(to: router)
+    StaffRoutes(directory: identity.staffDirectory(database: database, signIn: signIn), verifier: identity.verifier)
+        .add(to: router)
     if let sandbox = identity.sandbox { SandboxSMSRoutes(gateway: sandbox).add(to: router) }
     AuditRoutes.add(to: router, database: database, verifier: identity.verifier)
     return router
@@ -78,6 +93,12 @@ public struct RegistrationIdentity: Sendable {
     let sandbox: SandboxSMSGateway?
     let policy: SignInPolicy
     let logger: Logger
+    /// bcrypt's work factor for staff passwords.
+    var bcryptCost: UInt8 = 12
+
+    func staffDirectory(database: ServiceDatabase, signIn: SignInService) -> StaffDirectory {
+        StaffDirectory(database: database.writer, signIn: signIn, bcryptCost: bcryptCost, logger: logger)
+    }
 
     static func make(configuration: RegistrationConfiguration, logger: Logger) async -> RegistrationIdentity {
         let gateway: any SMSGateway
@@ -121,9 +142,11 @@ public struct RegistrationIdentity: Sendable {
     {
         let sandbox = SandboxSMSGateway(
             outbox: directory.appendingPathComponent("sandbox-sms.jsonl"), timeout: .milliseconds(200), logger: logger)
-        return await RegistrationIdentity(
+        var identity = await RegistrationIdentity(
             signingKey: signingKey, otherKeys: [], gateway: sandbox, sandbox: sandbox, policy: SignInPolicy(),
             logger: logger)
+        identity.bcryptCost = 4  // fast enough for tests; the algorithm is the same
+        return identity
     }
 }
 

@@ -24,6 +24,8 @@ public struct RegistrationConfiguration: ProcessConfiguration {
     /// rotation).
     public var otherVerificationKeys: [VerificationKey] = []
     public var sms: SMSSettings
+    /// The first admin's password, used only while no admin exists (`YUNZHEN_BOOTSTRAP_ADMIN_PASSWORD`).
+    public var bootstrapAdminPassword: String?
 
     public init(environment: EnvironmentReader) throws(ConfigurationError) {
         server = try .read(from: environment, defaultPort: ServiceName.registration.defaultPort)
@@ -63,6 +65,18 @@ public struct RegistrationConfiguration: ProcessConfiguration {
             }
         }
         sms = try SMSSettings.read(from: environment, deployment: deployment)
+        if let password = environment.optionalString("YUNZHEN_BOOTSTRAP_ADMIN_PASSWORD") {
+            do {
+                try StaffDirectory.checkPolicy(password, username: "admin")
+            } catch {
+                throw ConfigurationError(
+                    variable: "YUNZHEN_BOOTSTRAP_ADMIN_PASSWORD",
+                    problem:
+                        "needs 10 to 128 characters with three of: lower case, upper case, digits, symbols; not containing \"admin\""
+                )
+            }
+            bootstrapAdminPassword = password
+        }
     }
 }
 

@@ -71,6 +71,45 @@ public enum RegistrationMigrations {
                     "CREATE UNIQUE INDEX patient_resident_id ON patient (account_id, resident_id) WHERE resident_id IS NOT NULL"
             )
         }
+        migrator.registerMigration("v4: staff accounts; refresh tokens for patients and staff") { db in
+            try db.create(table: "staff") { table in
+                table.primaryKey("id", .text)
+                table.column("username", .text).notNull().unique(onConflict: .abort)
+                table.column("display_name", .text).notNull()
+                // Comma-separated role names (doctor, nurse, pharmacist, scheduler, gate, admin).
+                table.column("roles", .text).notNull()
+                table.column("department_id", .text)
+                table.column("password_hash", .text).notNull()
+                table.column("must_change_password", .boolean).notNull()
+                table.column("failed_attempts", .integer).notNull().defaults(to: 0)
+                table.column("locked_until", .datetime)
+                table.column("created_at", .datetime).notNull()
+                table.column("created_by", .text).notNull()
+                table.column("disabled_at", .datetime)
+            }
+            // Refresh tokens now belong to a patient account or a staff member: the foreign key to `account` goes.
+            try db.create(table: "refresh_token_v4") { table in
+                table.primaryKey("id", .text)
+                table.column("family_id", .text).notNull().indexed()
+                table.column("subject_kind", .text).notNull()
+                table.column("account_id", .text).notNull()
+                table.column("secret_hash", .text).notNull()
+                table.column("issued_at", .datetime).notNull()
+                table.column("expires_at", .datetime).notNull()
+                table.column("replaced_at", .datetime)
+                table.column("revoked_at", .datetime)
+                table.column("revoked_reason", .text)
+            }
+            try db.execute(
+                sql: """
+                    INSERT INTO refresh_token_v4 (id, family_id, subject_kind, account_id, secret_hash, issued_at,
+                        expires_at, replaced_at, revoked_at, revoked_reason)
+                    SELECT id, family_id, 'patient', account_id, secret_hash, issued_at, expires_at, replaced_at,
+                        revoked_at, revoked_reason FROM refresh_token
+                    """)
+            try db.drop(table: "refresh_token")
+            try db.rename(table: "refresh_token_v4", to: "refresh_token")
+        }
         return migrator
     }
 }

@@ -186,12 +186,13 @@ struct SignInService: Sendable {
         logger.info(
             created ? "patient account created" : "patient signed in",
             metadata: ["account": "\(account)", "phone": "\(phone)"])
-        return try await session(account: account, refresh: refresh, created: created, now: now)
+        return try await session(
+            account: account, kind: .patient, roles: [.patient], refresh: refresh, created: created, now: now)
     }
 
     /// Exchanges a refresh token for a new pair. A token that was already exchanged revokes its family.
     func refresh(_ presented: String, now: Date = Date()) async throws -> Session {
-        let outcome: Result<(account: String, refresh: String), Problem> =
+        let outcome: Result<(account: String, kind: Principal.Kind, roles: Set<Role>, refresh: String), Problem> =
             try await database.write { db in
                 guard let (row, _) = try lookUp(presented, in: db) else { return .failure(Self.invalidRefresh) }
                 let id: String = row["id"]
@@ -214,12 +215,24 @@ struct SignInService: Sendable {
                         Problem(
                             .unauthorized, code: "session-expired", detail: "The session has expired. Sign in again."))
                 }
-                try db.execute(sql: "UPDATE refresh_token SET replaced_at = ? WHERE id = ?", arguments: [now, id])
                 let account: String = row["account_id"]
-                return .success((account, try startRefreshToken(account: account, family: family, now: now, in: db)))
+                let kind = Principal.Kind(rawValue: row["subject_kind"]) ?? .patient
+                // Staff roles are read again at each refresh, so a change (or a disabled account) takes effect
+                // within one access token's life.
+                var roles: Set<Role> = [.patient]
+                if kind == .staff {
+                    guard let staff = try StaffDirectory.activeRoles(of: account, in: db) else {
+                        try revoke(family: family, reason: "staff disabled", now: now, in: db)
+                        return .failure(Self.invalidRefresh)
+                    }
+                    roles = staff
+                }
+                try db.execute(sql: "UPDATE refresh_token SET replaced_at = ? WHERE id = ?", arguments: [now, id])
+                let refresh = try startRefreshToken(account: account, kind: kind, family: family, now: now, in: db)
+                return .success((account, kind, roles, refresh))
             }
-        let (account, refresh) = try outcome.get()
-        return try await session(account: account, refresh: refresh, created: false, now: now)
+        let (account, kind, roles, refresh) = try outcome.get()
+        return try await session(account: account, kind: kind, roles: roles, refresh: refresh, created: false, now: now)
     }
 
     /// Ends the session the refresh token belongs to. Access tokens already issued stay valid until they expire
@@ -233,8 +246,10 @@ struct SignInService: Sendable {
         if !found { throw Self.invalidRefresh }
     }
 
-    private func session(account: String, refresh: String, created: Bool, now: Date) async throws -> Session {
-        let (token, principal) = try await issuer.issue(subject: account, kind: .patient, roles: [.patient], now: now)
+    func session(
+        account: String, kind: Principal.Kind, roles: Set<Role>, refresh: String, created: Bool, now: Date
+    ) async throws -> Session {
+        let (token, principal) = try await issuer.issue(subject: account, kind: kind, roles: roles, now: now)
         return Session(
             accountId: account, accessToken: token, accessTokenExpiresAt: principal.expiresAt,
             refreshToken: refresh, refreshTokenExpiresAt: now.addingTimeInterval(policy.refreshTokenLifetime),
@@ -242,16 +257,18 @@ struct SignInService: Sendable {
     }
 
     /// Stores a new refresh token of `family` (hashed) and returns it as the client keeps it: `<id>.<secret>`.
-    private func startRefreshToken(account: String, family: String, now: Date, in db: Database) throws -> String {
+    func startRefreshToken(
+        account: String, kind: Principal.Kind = .patient, family: String, now: Date, in db: Database
+    ) throws -> String {
         let id = Self.randomHex(bytes: 12)
         let secret = Self.randomHex(bytes: 32)
         try db.execute(
             sql: """
-                INSERT INTO refresh_token (id, family_id, account_id, secret_hash, issued_at, expires_at)
-                VALUES (?, ?, ?, ?, ?, ?)
+                INSERT INTO refresh_token (id, family_id, subject_kind, account_id, secret_hash, issued_at, expires_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
-                id, family, account, Self.hash(secret, salt: id), now,
+                id, family, kind.rawValue, account, Self.hash(secret, salt: id), now,
                 now.addingTimeInterval(policy.refreshTokenLifetime),
             ])
         return "\(id).\(secret)"
@@ -266,7 +283,7 @@ struct SignInService: Sendable {
         return (row, parts[0])
     }
 
-    private func revoke(family: String, reason: String, now: Date, in db: Database) throws {
+    func revoke(family: String, reason: String, now: Date, in db: Database) throws {
         try db.execute(
             sql:
                 "UPDATE refresh_token SET revoked_at = ?, revoked_reason = ? WHERE family_id = ? AND revoked_at IS NULL",
