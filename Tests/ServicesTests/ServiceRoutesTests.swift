@@ -28,16 +28,21 @@ import YunzhenTesting
                 identity: await TestIdentity.registration())
         },
         Case(description: "reports", document: ReportsAPI.openAPIDocument) {
-            ReportsService.buildRouter(database: try .inMemory(migrator: ReportsMigrations.migrator))
+            ReportsService.buildRouter(
+                database: try .inMemory(migrator: ReportsMigrations.migrator), verifier: await TestIdentity.verifier())
         },
         Case(description: "consult", document: ConsultAPI.openAPIDocument) {
-            ConsultService.buildRouter(database: try .inMemory(migrator: ConsultMigrations.migrator))
+            ConsultService.buildRouter(
+                database: try .inMemory(migrator: ConsultMigrations.migrator), verifier: await TestIdentity.verifier())
         },
         Case(description: "followup", document: FollowupAPI.openAPIDocument) {
-            FollowupService.buildRouter(database: try .inMemory(migrator: FollowupMigrations.migrator))
+            FollowupService.buildRouter(
+                database: try .inMemory(migrator: FollowupMigrations.migrator), verifier: await TestIdentity.verifier())
         },
         Case(description: "screening", document: ScreeningAPI.openAPIDocument) {
-            ScreeningService.buildRouter(database: try .inMemory(migrator: ScreeningMigrations.migrator))
+            ScreeningService.buildRouter(
+                database: try .inMemory(migrator: ScreeningMigrations.migrator), verifier: await TestIdentity.verifier()
+            )
         },
     ]
 

@@ -6,6 +6,11 @@ import YunzhenIdentity
 enum TestIdentity {
     static let signingKey = try! SigningKey.generate(keyID: "test-2026")
 
+    /// A verifier that trusts `signingKey`, as the other services are configured.
+    static func verifier() async -> TokenVerifier {
+        await TokenVerifier(publicKeys: [signingKey.verificationKey])
+    }
+
     /// Registration signing with `signingKey`, its sandbox SMS recording into `directory` (a fresh temporary one
     /// by default).
     static func registration(directory: URL? = nil) async -> RegistrationIdentity {

@@ -998,6 +998,7 @@ class Launcher:
             "YUNZHEN_HOST": "127.0.0.1",
             "YUNZHEN_PORT": str(port),
             "YUNZHEN_LOG_FORMAT": "json",
+            "YUNZHEN_AUTH_VERIFY_KEYS": TEST_VERIFY_KEYS,
         }
         if name == "registration":
             base["YUNZHEN_OPERATOR_KEY"] = self.operator_key

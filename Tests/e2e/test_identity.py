@@ -140,3 +140,22 @@ def test_the_first_admin_creates_a_doctor_who_signs_in_through_the_edge(platform
     # The password is never in the service's log.
     log = platform.services["registration"].stdout_text() + platform.services["registration"].stderr_text()
     assert "Doctor-Temp-26" not in log and TEST_ADMIN_PASSWORD not in log
+
+
+def test_every_service_keeps_a_verifiable_audit_trail_for_admins_only(platform):
+    admin = {"Authorization": f"Bearer {mint_token(subject='staff_admin', kind='staff', roles=('admin',))}"}
+    doctor = {"Authorization": f"Bearer {mint_token(subject='staff_doc', kind='staff', roles=('doctor',))}"}
+    for service in ("registration", "reports", "consult", "followup", "screening"):
+        verified = platform.get(f"/api/{service}/admin/audit/verify", headers=admin)
+        assert verified.status_code == 200, (service, verified.text)
+        assert verified.json()["intact"] is True, (service, verified.json())
+        page = platform.get(f"/api/{service}/admin/audit?limit=5", headers=admin)
+        assert page.status_code == 200, (service, page.text)
+        refused = platform.get(f"/api/{service}/admin/audit", headers=doctor)
+        assert assert_problem(refused, 403)["code"] == "role-required", service
+        # Straight to the service, a forged token is refused there too.
+        forged = http(
+            "GET", platform.services[service].url + "/admin/audit",
+            headers={"Authorization": admin["Authorization"][:-4] + "AAAA"},
+        )
+        assert assert_problem(forged, 401)["code"] == "invalid-token", service

@@ -174,6 +174,8 @@ CONFIG_ERRORS = [
     ("edge", {"YUNZHEN_UPSTREAM_CONNECT_TIMEOUT_MS": "-1"}, "YUNZHEN_UPSTREAM_CONNECT_TIMEOUT_MS"),
     ("edge", {"YUNZHEN_UPSTREAM_REPORTS": "not a url"}, "YUNZHEN_UPSTREAM_REPORTS"),
     ("edge", {"YUNZHEN_AUTH_VERIFY_KEYS": None}, "YUNZHEN_AUTH_VERIFY_KEYS"),
+    ("reports", {"YUNZHEN_AUTH_VERIFY_KEYS": None}, "YUNZHEN_AUTH_VERIFY_KEYS"),
+    ("screening", {"YUNZHEN_AUTH_VERIFY_KEYS": "k1:short"}, "YUNZHEN_AUTH_VERIFY_KEYS"),
     ("edge", {"YUNZHEN_EDGE_SIGN_IN_PER_MINUTE": "0"}, "YUNZHEN_EDGE_SIGN_IN_PER_MINUTE"),
 ]
 
@@ -194,6 +196,7 @@ def test_a_bad_configuration_value_is_named_at_start_up(launcher, tmp_path, exec
         env["YUNZHEN_AUTH_VERIFY_KEYS"] = TEST_VERIFY_KEYS
     else:
         env["YUNZHEN_DATA"] = str(tmp_path / "data")
+        env["YUNZHEN_AUTH_VERIFY_KEYS"] = TEST_VERIFY_KEYS
     if executable == "registration":
         env.update(REGISTRATION_ENV)
     env.update(overrides)

@@ -46,13 +46,7 @@ public struct EdgeConfiguration: ProcessConfiguration {
         )
         upstreamTimeout = .milliseconds(
             try environment.integer("YUNZHEN_UPSTREAM_TIMEOUT_MS", default: 30_000, in: 1...600_000))
-        let keys = try environment.requiredString(
-            "YUNZHEN_AUTH_VERIFY_KEYS", "the public keys that verify access tokens, <kid>:<base64>[,…]")
-        do {
-            verificationKeys = try VerificationKey.list(configuration: keys)
-        } catch {
-            throw ConfigurationError(variable: "YUNZHEN_AUTH_VERIFY_KEYS", problem: "\(error)")
-        }
+        verificationKeys = try environment.verificationKeys()
         signInPerMinute = try environment.integer("YUNZHEN_EDGE_SIGN_IN_PER_MINUTE", default: 10, in: 1...10_000)
     }
 

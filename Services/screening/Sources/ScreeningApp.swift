@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import YunzhenIdentity
 import YunzhenServiceKit
 import YunzhenStorage
 
@@ -8,19 +9,24 @@ import YunzhenStorage
 public func buildApplication(configuration: ScreeningConfiguration, logger: Logger) async throws
     -> some ApplicationProtocol
 {
-    try ServiceApplication.makeDomainService(
+    // Every request with a token is verified here again, whatever the edge checked: a process on the host can
+    // reach this service directly.
+    let verifier = await TokenVerifier(publicKeys: configuration.verificationKeys)
+    return try ServiceApplication.makeDomainService(
         .screening,
         dataDirectory: configuration.dataDirectory,
         migrator: ScreeningMigrations.migrator,
         settings: configuration.server,
         logger: logger,
-        router: buildRouter
+        router: { database in buildRouter(database: database, verifier: verifier) }
     )
 }
 
 /// The screening router over `database`; tests build it on an in-memory database.
-public func buildRouter(database: ServiceDatabase) -> Router<ServiceRequestContext> {
-    ServiceApplication.makeDomainRouter(database: database, openAPIDocument: ScreeningAPI.openAPIDocument)
+public func buildRouter(database: ServiceDatabase, verifier: TokenVerifier) -> Router<ServiceRequestContext> {
+    let router = ServiceApplication.makeDomainRouter(database: database, openAPIDocument: ScreeningAPI.openAPIDocument)
+    AuditRoutes.add(to: router, database: database, verifier: verifier)
+    return router
 }
 
 /// Screening's published HTTP API.

@@ -1,9 +1,12 @@
 import GRDB
+import YunzhenAudit
 
 /// Followup's schema, one append-only list: never edit a shipped migration, add the next one.
-/// Its first tables arrive with the first feature that stores something.
+/// Its first table is the audit trail; the domain's arrive with the first feature that stores something.
 public enum FollowupMigrations {
     public static var migrator: DatabaseMigrator {
-        DatabaseMigrator()
+        var migrator = DatabaseMigrator()
+        AuditTrail.registerMigration(in: &migrator)
+        return migrator
     }
 }
