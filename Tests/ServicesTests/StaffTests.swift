@@ -68,10 +68,27 @@ import YunzhenStorage
         )
     }
 
+    /// Signs in with a temporary password, replaces it with `new`, and signs in again: a working session.
+    static func firstSignIn(_ client: any TestClientProtocol, _ username: String, temporary: String, new: String)
+        async throws -> (access: String, refresh: String, mustChange: Bool)
+    {
+        let first = try await signIn(client, username, temporary)
+        let changed = try await post(
+            client, "/auth/staff/password", ["currentPassword": temporary, "newPassword": new], token: first.access)
+        #expect(changed.status == .noContent)
+        return try await signIn(client, username, new)
+    }
+
     @Test func theFirstAdminChangesItsPasswordAndCreatesADoctor() async throws {
         try await Self.withRegistration { client, database in
             let first = try await Self.signIn(client, "admin", Self.firstPassword)
             #expect(first.mustChange)
+            // Until the temporary password is replaced, the session can do nothing else.
+            try await client.execute(
+                uri: "/admin/staff", method: .get, headers: [.authorization: "Bearer \(first.access)"]
+            ) {
+                response throws in #expect(response.status == .forbidden)
+            }
             let weak = try await Self.post(
                 client, "/auth/staff/password", ["currentPassword": Self.firstPassword, "newPassword": "password"],
                 token: first.access)
@@ -98,8 +115,14 @@ import YunzhenStorage
                 String(buffer: created.body).contains("password") == false
                     || String(buffer: created.body).contains("mustChangePassword"))
 
-            let doctor = try await Self.signIn(client, "zhang.wei", "Temp-Pass-2026")
-            #expect(doctor.mustChange)
+            let temporary = try await Self.signIn(client, "zhang.wei", "Temp-Pass-2026")
+            #expect(temporary.mustChange)
+            #expect(
+                try await TokenVerifier(publicKeys: [TestIdentity.signingKey.verificationKey]).verify(temporary.access)
+                    .roles.isEmpty)
+            let doctor = try await Self.firstSignIn(
+                client, "zhang.wei", temporary: "Temp-Pass-2026", new: "Zhang-Wei-Own-9")
+            #expect(doctor.mustChange == false)
             let principal = try await TokenVerifier(publicKeys: [TestIdentity.signingKey.verificationKey]).verify(
                 doctor.access)
             #expect(principal.kind == .staff && principal.roles == [.doctor, .scheduler])
@@ -162,7 +185,8 @@ import YunzhenStorage
 
     @Test func eachRuleOfANewStaffMemberNamesItsField() async throws {
         try await Self.withRegistration { client, _ in
-            let admin = try await Self.signIn(client, "admin", Self.firstPassword)
+            let admin = try await Self.firstSignIn(
+                client, "admin", temporary: Self.firstPassword, new: "Xueye-Admin-77")
             let valid: [String: Any] = [
                 "username": "li.na", "displayName": "李娜", "roles": ["nurse"], "temporaryPassword": "Temp-Pass-2026",
             ]

@@ -122,8 +122,18 @@ def test_the_first_admin_creates_a_doctor_who_signs_in_through_the_edge(platform
         assert response.status_code == 200, response.text
         return response.json()
 
-    admin = staff_sign_in("admin", TEST_ADMIN_PASSWORD)
-    assert admin["mustChangePassword"] is True
+    first = staff_sign_in("admin", TEST_ADMIN_PASSWORD)
+    assert first["mustChangePassword"] is True
+    first_auth = {"Authorization": f"Bearer {first['session']['accessToken']}"}
+    # The temporary password's session may only replace it.
+    assert assert_problem(platform.get("/api/registration/admin/staff", headers=first_auth), 403)["code"] == "role-required"
+    changed = platform.request(
+        "POST", "/api/registration/auth/staff/password", headers=first_auth,
+        json={"currentPassword": TEST_ADMIN_PASSWORD, "newPassword": "E2e-Own-Pass-22"},
+    )
+    assert changed.status_code == 204, changed.text
+    admin = staff_sign_in("admin", "E2e-Own-Pass-22")
+    assert admin["mustChangePassword"] is False
     auth = {"Authorization": f"Bearer {admin['session']['accessToken']}"}
     created = platform.request(
         "POST", "/api/registration/admin/staff", headers=auth,
@@ -139,7 +149,7 @@ def test_the_first_admin_creates_a_doctor_who_signs_in_through_the_edge(platform
     assert [s["username"] for s in listed.json()["staff"]] == ["admin", "chen.jing"]
     # The password is never in the service's log.
     log = platform.services["registration"].stdout_text() + platform.services["registration"].stderr_text()
-    assert "Doctor-Temp-26" not in log and TEST_ADMIN_PASSWORD not in log
+    assert "Doctor-Temp-26" not in log and TEST_ADMIN_PASSWORD not in log and "E2e-Own-Pass-22" not in log
 
 
 def test_every_service_keeps_a_verifiable_audit_trail_for_admins_only(platform):

@@ -117,61 +117,67 @@ struct DevCommand: AsyncParsableCommand {
     }
 }
 
-/// The token-signing key of a development data root: made once, kept in `<data>/auth-signing.key` (mode 0600).
+/// A secret of a development data root, made once and kept in `<data>/<name>` (mode 0600), so restarts of
+/// `yunzhen dev` on the same data keep working with it.
+enum DevSecretFile {
+    /// The file's content when `accept` takes it; otherwise a new `make()`, written to the file.
+    static func loadOrCreate<Value>(
+        _ name: String, in dataRoot: URL, accept: (String) -> Value?, make: () throws -> (text: String, value: Value)
+    ) throws -> Value {
+        let file = dataRoot.appendingPathComponent(name)
+        if let text = try? String(contentsOf: file, encoding: .utf8),
+            let value = accept(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        {
+            return value
+        }
+        let made = try make()
+        let written = FileManager.default.createFile(
+            atPath: file.path, contents: Data(made.text.utf8), attributes: [.posixPermissions: 0o600])
+        guard written else { throw ValidationError("cannot write \(file.path)") }
+        return made.value
+    }
+
+    static func randomHex(bytes: Int) -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+    }
+}
+
+/// The token-signing key of a development data root (`<data>/auth-signing.key`).
 enum SigningKeyFile {
     static func loadOrCreate(in dataRoot: URL) throws -> SigningKey {
-        let file = dataRoot.appendingPathComponent("auth-signing.key")
-        if let text = try? String(contentsOf: file, encoding: .utf8),
-            let key = try? SigningKey(configuration: text.trimmingCharacters(in: .whitespacesAndNewlines))
-        {
-            return key
-        }
-        let key = try SigningKey.generate(keyID: "dev")
-        let written = FileManager.default.createFile(
-            atPath: file.path, contents: Data(key.configurationText.utf8), attributes: [.posixPermissions: 0o600])
-        guard written else { throw ValidationError("cannot write the signing key to \(file.path)") }
-        return key
+        try DevSecretFile.loadOrCreate(
+            "auth-signing.key", in: dataRoot, accept: { try? SigningKey(configuration: $0) },
+            make: {
+                let key = try SigningKey.generate(keyID: "dev")
+                return (key.configurationText, key)
+            })
     }
 }
 
-/// The first admin's password on a development data root: made once, kept in `<data>/admin.password` (mode 0600).
-/// Registration uses it only while no admin exists.
+/// The first admin's password on a development data root (`<data>/admin.password`); registration uses it only
+/// while no admin exists.
 enum AdminPasswordFile {
     static func loadOrCreate(in dataRoot: URL) throws -> String {
-        let file = dataRoot.appendingPathComponent("admin.password")
-        if let existing = try? String(contentsOf: file, encoding: .utf8).trimmingCharacters(
-            in: .whitespacesAndNewlines),
-            !existing.isEmpty
-        {
-            return existing
-        }
-        var generator = SystemRandomNumberGenerator()
-        let random = (0..<6).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
-        // Upper case, digits and a symbol around the random part, so it always meets the password rules.
-        let password = "Yz-\(random)-A1"
-        let written = FileManager.default.createFile(
-            atPath: file.path, contents: Data(password.utf8), attributes: [.posixPermissions: 0o600])
-        guard written else { throw ValidationError("cannot write the admin password to \(file.path)") }
-        return password
+        try DevSecretFile.loadOrCreate(
+            "admin.password", in: dataRoot, accept: { $0.isEmpty ? nil : $0 },
+            make: {
+                // Upper case, digits and a symbol around the random part, so it always meets the password rules.
+                let password = "Yz-\(DevSecretFile.randomHex(bytes: 6))-A1"
+                return (password, password)
+            })
     }
 }
 
-/// The operator key of a development data root: made once, kept in `<data>/operator.key` (mode 0600).
+/// The operator key of a development data root (`<data>/operator.key`).
 enum OperatorKeyFile {
     static func loadOrCreate(in dataRoot: URL) throws -> String {
-        let file = dataRoot.appendingPathComponent("operator.key")
-        if let existing = try? String(contentsOf: file, encoding: .utf8).trimmingCharacters(
-            in: .whitespacesAndNewlines),
-            existing.count >= 32
-        {
-            return existing
-        }
-        var generator = SystemRandomNumberGenerator()
-        let key = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
-        let written = FileManager.default.createFile(
-            atPath: file.path, contents: Data(key.utf8), attributes: [.posixPermissions: 0o600])
-        guard written else { throw ValidationError("cannot write the operator key to \(file.path)") }
-        return key
+        try DevSecretFile.loadOrCreate(
+            "operator.key", in: dataRoot, accept: { $0.count >= 32 ? $0 : nil },
+            make: {
+                let key = DevSecretFile.randomHex(bytes: 32)
+                return (key, key)
+            })
     }
 
     static func load(from dataRoot: URL) -> String? {

@@ -87,7 +87,9 @@ struct StaffDirectory: Sendable {
             }
             try db.execute(
                 sql: "UPDATE staff SET failed_attempts = 0, locked_until = NULL WHERE id = ?", arguments: [id])
-            let roles = storedRoles
+            // Until the temporary password is replaced, the token carries no role: it can change the password and
+            // nothing else.
+            let roles = mustChangePassword ? [] : storedRoles
             let refresh = try signIn.startRefreshToken(
                 account: id, kind: .staff, family: SignInService.randomHex(bytes: 12), now: now, in: db)
             try audit(
@@ -229,10 +231,15 @@ struct StaffDirectory: Sendable {
         }
     }
 
-    /// The roles of an enabled staff member, or nil.
+    /// The roles an enabled staff member's token carries (none while a temporary password is unchanged), or nil
+    /// when there is no such enabled staff member.
     static func activeRoles(of id: String, in db: Database) throws -> Set<Role>? {
-        try String.fetchOne(db, sql: "SELECT roles FROM staff WHERE id = ? AND disabled_at IS NULL", arguments: [id])
-            .map(roles)
+        guard
+            let row = try Row.fetchOne(
+                db, sql: "SELECT roles, must_change_password FROM staff WHERE id = ? AND disabled_at IS NULL",
+                arguments: [id])
+        else { return nil }
+        return (row["must_change_password"] as Bool) ? [] : roles(row["roles"])
     }
 
     // MARK: Rules and helpers
