@@ -13,6 +13,8 @@ struct AccessTokenClaims: JWTPayload, Equatable {
     /// `patient`, `staff` or `integrator`.
     var kind: String
     var roles: [String]
+    /// What an integrator's key allows beyond its role: the event types it may receive. Absent for people.
+    var scopes: [String]?
 
     func verify(using algorithm: some JWTAlgorithm) async throws {
         try exp.verifyNotExpired()
@@ -46,7 +48,7 @@ public struct TokenIssuer: Sendable {
 
     /// A signed token for `subject`, valid for `lifetime` from `now`.
     public func issue(
-        subject: String, kind: Principal.Kind, roles: Set<Role>, now: Date = Date()
+        subject: String, kind: Principal.Kind, roles: Set<Role>, scopes: Set<String> = [], now: Date = Date()
     ) async throws -> (token: String, principal: Principal) {
         // Whole seconds: a JWT's times are (RFC 7519 NumericDate), so the principal matches what verifiers read.
         let now = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
@@ -60,10 +62,15 @@ public struct TokenIssuer: Sendable {
             exp: .init(value: expiresAt),
             jti: .init(value: tokenID),
             kind: kind.rawValue,
-            roles: roles.map(\.rawValue).sorted()
+            roles: roles.map(\.rawValue).sorted(),
+            scopes: scopes.isEmpty ? nil : scopes.sorted()
         )
         let token = try await keys.sign(claims, kid: JWKIdentifier(string: keyID))
-        return (token, Principal(subject: subject, kind: kind, roles: roles, tokenID: tokenID, expiresAt: expiresAt))
+        return (
+            token,
+            Principal(
+                subject: subject, kind: kind, roles: roles, scopes: scopes, tokenID: tokenID, expiresAt: expiresAt)
+        )
     }
 }
 
@@ -116,8 +123,8 @@ public struct TokenVerifier: Sendable {
         let roles = Set(claims.roles.compactMap(Role.init(rawValue:)))
         guard roles.count == claims.roles.count else { throw .invalid("unknown role") }
         return Principal(
-            subject: claims.sub.value, kind: kind, roles: roles, tokenID: claims.jti.value,
-            expiresAt: claims.exp.value)
+            subject: claims.sub.value, kind: kind, roles: roles, scopes: Set(claims.scopes ?? []),
+            tokenID: claims.jti.value, expiresAt: claims.exp.value)
     }
 
     /// The `kid` of the token's header, or nil when the token is not three base64url parts with a JSON header.

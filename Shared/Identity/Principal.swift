@@ -37,14 +37,19 @@ public struct Principal: Sendable, Equatable, Codable {
     public var subject: String
     public var kind: Kind
     public var roles: Set<Role>
+    /// An integrator's scopes: the event types its key was granted. Empty for people.
+    public var scopes: Set<String>
     /// The token's own id (`jti`), for the audit trail and revocation lists.
     public var tokenID: String
     public var expiresAt: Date
 
-    public init(subject: String, kind: Kind, roles: Set<Role>, tokenID: String, expiresAt: Date) {
+    public init(
+        subject: String, kind: Kind, roles: Set<Role>, scopes: Set<String> = [], tokenID: String, expiresAt: Date
+    ) {
         self.subject = subject
         self.kind = kind
         self.roles = roles
+        self.scopes = scopes
         self.tokenID = tokenID
         self.expiresAt = expiresAt
     }

@@ -169,3 +169,22 @@ def test_every_service_keeps_a_verifiable_audit_trail_for_admins_only(platform):
             headers={"Authorization": admin["Authorization"][:-4] + "AAAA"},
         )
         assert assert_problem(forged, 401)["code"] == "invalid-token", service
+
+
+def test_an_integrator_trades_its_key_for_a_scoped_token_through_the_edge(platform):
+    admin = {"Authorization": f"Bearer {mint_token(subject='staff_admin', kind='staff', roles=('admin',))}"}
+    made = platform.request(
+        "POST", "/api/registration/admin/integrators", headers=admin,
+        json={"name": "Clinical data center", "eventTypes": ["registration.patient-registered.v1"]},
+    )
+    assert made.status_code == 201, made.text
+    key = made.json()["apiKey"]
+    traded = platform.request("POST", "/api/registration/auth/integrator/token", headers={"Authorization": f"ApiKey {key}"})
+    assert traded.status_code == 200, traded.text
+    assert traded.json()["eventTypes"] == ["registration.patient-registered.v1"]
+    token = {"Authorization": f"Bearer {traded.json()['accessToken']}"}
+    # An integrator is no admin and no patient.
+    assert assert_problem(platform.get("/api/reports/admin/audit", headers=token), 403)["code"] == "role-required"
+    assert assert_problem(platform.get("/api/registration/me/patients", headers=token), 403)["code"] == "role-required"
+    log = platform.services["registration"].stdout_text() + platform.services["registration"].stderr_text()
+    assert key.split("_")[2] not in log, "the key's secret reached the log"

@@ -22,7 +22,8 @@ enum EdgeAccess: Equatable {
         switch target.service {
         case .registration:
             switch segments {
-            case ["auth", "sms-codes"], ["auth", "sign-in"], ["auth", "staff", "sign-in"]:
+            case ["auth", "sms-codes"], ["auth", "sign-in"], ["auth", "staff", "sign-in"],
+                ["auth", "integrator", "token"]:
                 return method == .post ? .signIn : .open
             case ["auth", "refresh"], ["auth", "sign-out"]: return .open
             // Reading the catalogue is public. Writing it still takes the interim operator key (issue 2), which is

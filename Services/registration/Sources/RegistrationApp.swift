@@ -79,6 +79,10 @@ public func buildRouter(
     PatientRoutes(database: database.writer, verifier: identity.verifier).add(to: router)
     StaffRoutes(directory: identity.staffDirectory(database: database, signIn: signIn), verifier: identity.verifier)
         .add(to: router)
+    IntegratorRoutes(
+        directory: IntegratorDirectory(database: database.writer, issuer: identity.issuer, logger: identity.logger),
+        verifier: identity.verifier
+    ).add(to: router)
     if let sandbox = identity.sandbox { SandboxSMSRoutes(gateway: sandbox).add(to: router) }
     AuditRoutes.add(to: router, database: database, verifier: identity.verifier)
     return router

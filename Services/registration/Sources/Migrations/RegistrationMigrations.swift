@@ -110,6 +110,25 @@ public enum RegistrationMigrations {
             try db.drop(table: "refresh_token")
             try db.rename(table: "refresh_token_v4", to: "refresh_token")
         }
+        migrator.registerMigration("v5: integrators and their API keys") { db in
+            try db.create(table: "integrator") { table in
+                table.primaryKey("id", .text)
+                table.column("name", .text).notNull()
+                table.column("created_at", .datetime).notNull()
+                table.column("created_by", .text).notNull()
+            }
+            try db.create(table: "integrator_key") { table in
+                table.primaryKey("id", .text)
+                table.column("integrator_id", .text).notNull().references("integrator").indexed()
+                table.column("secret_hash", .text).notNull()
+                // Comma-separated event types the key may receive.
+                table.column("event_types", .text).notNull()
+                table.column("created_at", .datetime).notNull()
+                table.column("created_by", .text).notNull()
+                table.column("last_used_at", .datetime)
+                table.column("revoked_at", .datetime)
+            }
+        }
         return migrator
     }
 }
