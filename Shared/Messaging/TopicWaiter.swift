@@ -46,9 +46,6 @@ final class TopicWaiter: @unchecked Sendable {
         if interrupter >= 0 { close(interrupter) }
     }
 
-    /// Whether inotify watches the topic (false: only the timeout wakes a waiter).
-    var watches: Bool { inotify >= 0 }
-
     var isStopped: Bool { lock.withLock { stopRequested } }
 
     /// From now on every `wait` and `sleep` returns at once, including one in progress on another thread.

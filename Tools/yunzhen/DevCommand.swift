@@ -136,11 +136,6 @@ enum DevSecretFile {
         guard written else { throw ValidationError("cannot write \(file.path)") }
         return made.value
     }
-
-    static func randomHex(bytes: Int) -> String {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
-    }
 }
 
 /// The token-signing key of a development data root (`<data>/auth-signing.key`).
@@ -163,7 +158,7 @@ enum AdminPasswordFile {
             "admin.password", in: dataRoot, accept: { $0.isEmpty ? nil : $0 },
             make: {
                 // Upper case, digits and a symbol around the random part, so it always meets the password rules.
-                let password = "Yz-\(DevSecretFile.randomHex(bytes: 6))-A1"
+                let password = "Yz-\(Secrets.randomHex(bytes: 6))-A1"
                 return (password, password)
             })
     }
@@ -175,7 +170,7 @@ enum OperatorKeyFile {
         try DevSecretFile.loadOrCreate(
             "operator.key", in: dataRoot, accept: { $0.count >= 32 ? $0 : nil },
             make: {
-                let key = DevSecretFile.randomHex(bytes: 32)
+                let key = Secrets.randomHex(bytes: 32)
                 return (key, key)
             })
     }

@@ -24,9 +24,8 @@ public func buildApplication(configuration: ConsultConfiguration, logger: Logger
 
 /// The consult router over `database`; tests build it on an in-memory database.
 public func buildRouter(database: ServiceDatabase, verifier: TokenVerifier) -> Router<ServiceRequestContext> {
-    let router = ServiceApplication.makeDomainRouter(database: database, openAPIDocument: ConsultAPI.openAPIDocument)
-    AuditRoutes.add(to: router, database: database, verifier: verifier)
-    return router
+    ServiceApplication.makeDomainRouter(
+        database: database, openAPIDocument: ConsultAPI.openAPIDocument, verifier: verifier)
 }
 
 /// Consult's published HTTP API.

@@ -24,9 +24,8 @@ public func buildApplication(configuration: FollowupConfiguration, logger: Logge
 
 /// The followup router over `database`; tests build it on an in-memory database.
 public func buildRouter(database: ServiceDatabase, verifier: TokenVerifier) -> Router<ServiceRequestContext> {
-    let router = ServiceApplication.makeDomainRouter(database: database, openAPIDocument: FollowupAPI.openAPIDocument)
-    AuditRoutes.add(to: router, database: database, verifier: verifier)
-    return router
+    ServiceApplication.makeDomainRouter(
+        database: database, openAPIDocument: FollowupAPI.openAPIDocument, verifier: verifier)
 }
 
 /// Followup's published HTTP API.

@@ -69,6 +69,7 @@ public func buildRouter(
     let router = ServiceApplication.makeDomainRouter(
         database: database,
         openAPIDocument: RegistrationAPI.openAPIDocument,
+        verifier: identity.verifier,
         warnings: warnings
     )
     DepartmentRoutes(store: SQLiteDepartmentStore(writer: database.writer), operatorKey: operatorKey).add(to: router)
@@ -84,7 +85,6 @@ public func buildRouter(
         verifier: identity.verifier
     ).add(to: router)
     if let sandbox = identity.sandbox { SandboxSMSRoutes(gateway: sandbox).add(to: router) }
-    AuditRoutes.add(to: router, database: database, verifier: identity.verifier)
     return router
 }
 

@@ -24,9 +24,8 @@ public func buildApplication(configuration: ReportsConfiguration, logger: Logger
 
 /// The reports router over `database`; tests build it on an in-memory database.
 public func buildRouter(database: ServiceDatabase, verifier: TokenVerifier) -> Router<ServiceRequestContext> {
-    let router = ServiceApplication.makeDomainRouter(database: database, openAPIDocument: ReportsAPI.openAPIDocument)
-    AuditRoutes.add(to: router, database: database, verifier: verifier)
-    return router
+    ServiceApplication.makeDomainRouter(
+        database: database, openAPIDocument: ReportsAPI.openAPIDocument, verifier: verifier)
 }
 
 /// Reports's published HTTP API.

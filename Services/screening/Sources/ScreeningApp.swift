@@ -24,9 +24,8 @@ public func buildApplication(configuration: ScreeningConfiguration, logger: Logg
 
 /// The screening router over `database`; tests build it on an in-memory database.
 public func buildRouter(database: ServiceDatabase, verifier: TokenVerifier) -> Router<ServiceRequestContext> {
-    let router = ServiceApplication.makeDomainRouter(database: database, openAPIDocument: ScreeningAPI.openAPIDocument)
-    AuditRoutes.add(to: router, database: database, verifier: verifier)
-    return router
+    ServiceApplication.makeDomainRouter(
+        database: database, openAPIDocument: ScreeningAPI.openAPIDocument, verifier: verifier)
 }
 
 /// Screening's published HTTP API.

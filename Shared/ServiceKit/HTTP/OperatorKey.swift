@@ -1,4 +1,5 @@
 import Hummingbird
+import YunzhenIdentity
 
 /// The interim operator credential for catalogue writes, until staff accounts and signed tokens replace it
 /// (issue 4). A deployment sets a long random key (`openssl rand -hex 32`); a request proves it holds the key
@@ -20,19 +21,8 @@ public struct OperatorKey: Sendable, Equatable {
             throw .unauthorized("This operation needs `Authorization: Bearer <operator key>`.")
         }
         let presented = Array(header.utf8.dropFirst("bearer ".count))
-        guard Self.constantTimeEquals(presented, bytes) else {
+        guard Secrets.constantTimeEquals(presented, bytes) else {
             throw .unauthorized("The operator key is not valid.")
         }
-    }
-
-    /// Compares without stopping at the first difference, so response time does not reveal how much matched.
-    static func constantTimeEquals(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
-        var difference = UInt8(truncatingIfNeeded: lhs.count ^ rhs.count)
-        for index in 0..<max(lhs.count, rhs.count) {
-            let left = index < lhs.count ? lhs[index] : 0
-            let right = index < rhs.count ? rhs[index] : 0
-            difference |= left ^ right
-        }
-        return difference == 0
     }
 }

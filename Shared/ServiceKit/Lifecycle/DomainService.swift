@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import ServiceLifecycle
 import YunzhenContracts
+import YunzhenIdentity
 import YunzhenStorage
 
 /// Where a domain service keeps its files: `<YUNZHEN_DATA>/<service>/`.
@@ -27,16 +28,19 @@ public enum DataRoot {
 
 extension ServiceApplication {
     /// The router a domain service starts from: the kit's middleware and operations routes, ready when its
-    /// database is open and migrated. The service adds its own routes to it.
+    /// database is open and migrated, and the admins' audit-trail routes (every service keeps a trail, verified
+    /// with `verifier`). The service adds its own routes to it.
     public static func makeDomainRouter(
         database: ServiceDatabase,
         openAPIDocument: [UInt8],
+        verifier: TokenVerifier,
         warnings: HealthWarnings = HealthWarnings()
     ) -> Router<ServiceRequestContext> {
         let router = makeRouter()
         OperationsRoutes.add(to: router, openAPIDocument: openAPIDocument, warnings: warnings) {
             await database.isReady()
         }
+        AuditRoutes.add(to: router, database: database, verifier: verifier)
         return router
     }
 

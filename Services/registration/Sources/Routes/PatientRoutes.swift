@@ -68,7 +68,7 @@ struct PatientRoutes {
                         detail: "An account manages at most \(Self.maximumPerAccount) patients.")
                 }
                 try checkConflicts(profile, account: principal.subject, except: nil, in: db)
-                let id = "pat_" + SignInService.randomHex(bytes: 10)
+                let id = "pat_" + Secrets.randomHex(bytes: 10)
                 try db.execute(
                     sql: """
                         INSERT INTO patient (id, account_id, relationship, name, sex, birth_date, resident_id,

@@ -46,7 +46,7 @@ struct IntegratorDirectory: Sendable {
     func create(name: String, eventTypes: [String], by admin: Principal, context: AuditContext) async throws -> NewKey {
         let name = name.trimmingCharacters(in: .whitespacesAndNewlines)
         guard (1...64).contains(name.count) else { throw Self.invalid("name", "must be 1 to 64 characters") }
-        let id = "intg_" + SignInService.randomHex(bytes: 8)
+        let id = "intg_" + Secrets.randomHex(bytes: 8)
         try await database.write { db in
             try db.execute(
                 sql: "INSERT INTO integrator (id, name, created_at, created_by) VALUES (?, ?, ?, ?)",
@@ -65,8 +65,8 @@ struct IntegratorDirectory: Sendable {
                 "must name one or more event types of the catalogue (\(EventCatalog.all.map { $0.eventType }.joined(separator: ", ")))"
             )
         }
-        let keyID = SignInService.randomHex(bytes: 8)
-        let secret = SignInService.randomHex(bytes: 32)
+        let keyID = Secrets.randomHex(bytes: 8)
+        let secret = Secrets.randomHex(bytes: 32)
         let now = Date()
         try await database.write { db in
             guard
@@ -79,7 +79,7 @@ struct IntegratorDirectory: Sendable {
                     VALUES (?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
-                    keyID, integrator, SignInService.hash(secret, salt: keyID), types.sorted().joined(separator: ","),
+                    keyID, integrator, Secrets.saltedSHA256(secret, salt: keyID), types.sorted().joined(separator: ","),
                     now,
                     admin.subject,
                 ])
@@ -135,7 +135,7 @@ struct IntegratorDirectory: Sendable {
             guard
                 let row = try Row.fetchOne(
                     db, sql: "SELECT * FROM integrator_key WHERE id = ? AND revoked_at IS NULL", arguments: [keyID]),
-                SignInService.constantTimeEquals(SignInService.hash(secret, salt: keyID), row["secret_hash"])
+                Secrets.constantTimeEquals(Secrets.saltedSHA256(secret, salt: keyID), row["secret_hash"])
             else { return nil }
             try db.execute(sql: "UPDATE integrator_key SET last_used_at = ? WHERE id = ?", arguments: [Date(), keyID])
             return (row["integrator_id"], (row["event_types"] as String).split(separator: ",").map(String.init))

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import GRDB
 import Hummingbird
@@ -32,7 +31,7 @@ struct SignInService: Sendable {
                 detail: "`phone` must be a mainland mobile number: 11 digits starting 13–19, e.g. 13812345678.")
         }
         let code = String(format: "%06d", Int.random(in: 0...999_999))
-        let salt = Self.randomHex(bytes: 16)
+        let salt = Secrets.randomHex(bytes: 16)
         // The limits and the new code in one transaction: two requests at once cannot both slip under a limit.
         try await database.write { db in
             try checkLimits(phone: phone, clientAddress: clientAddress, now: now, in: db)
@@ -42,7 +41,8 @@ struct SignInService: Sendable {
                     VALUES (?, ?, ?, ?, ?, 0, ?)
                     """,
                 arguments: [
-                    phone.digits, salt, Self.hash(code, salt: salt), now, now.addingTimeInterval(policy.codeLifetime),
+                    phone.digits, salt, Secrets.saltedSHA256(code, salt: salt), now,
+                    now.addingTimeInterval(policy.codeLifetime),
                     clientAddress,
                 ])
         }
@@ -150,7 +150,7 @@ struct SignInService: Sendable {
                 if attempts >= policy.attemptsPerCode {
                     return .failure(Self.exhausted)
                 }
-                guard Self.constantTimeEquals(Self.hash(code, salt: row["salt"]), row["code_hash"]) else {
+                guard Secrets.constantTimeEquals(Secrets.saltedSHA256(code, salt: row["salt"]), row["code_hash"]) else {
                     try db.execute(sql: "UPDATE sign_in_code SET attempts = attempts + 1 WHERE id = ?", arguments: [id])
                     let left = policy.attemptsPerCode - attempts - 1
                     if left == 0 { return .failure(Self.exhausted) }
@@ -165,7 +165,7 @@ struct SignInService: Sendable {
                     db, sql: "SELECT id FROM account WHERE phone = ?", arguments: [phone.digits])
                 let created = account == nil
                 if account == nil {
-                    account = "acct_" + Self.randomHex(bytes: 10)
+                    account = "acct_" + Secrets.randomHex(bytes: 10)
                     try db.execute(
                         sql: "INSERT INTO account (id, phone, created_at) VALUES (?, ?, ?)",
                         arguments: [account, phone.digits, now])
@@ -173,7 +173,7 @@ struct SignInService: Sendable {
                 try db.execute(
                     sql: "UPDATE account SET last_sign_in_at = ? WHERE id = ?", arguments: [now, account])
                 let refresh = try startRefreshToken(
-                    account: account!, family: Self.randomHex(bytes: 12), now: now, in: db)
+                    account: account!, family: Secrets.randomHex(bytes: 12), now: now, in: db)
                 try AuditTrail.record(
                     AuditEntry(
                         actor: account!, actorRole: Role.patient.rawValue, patientID: nil,
@@ -260,15 +260,15 @@ struct SignInService: Sendable {
     func startRefreshToken(
         account: String, kind: Principal.Kind = .patient, family: String, now: Date, in db: Database
     ) throws -> String {
-        let id = Self.randomHex(bytes: 12)
-        let secret = Self.randomHex(bytes: 32)
+        let id = Secrets.randomHex(bytes: 12)
+        let secret = Secrets.randomHex(bytes: 32)
         try db.execute(
             sql: """
                 INSERT INTO refresh_token (id, family_id, subject_kind, account_id, secret_hash, issued_at, expires_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
-                id, family, kind.rawValue, account, Self.hash(secret, salt: id), now,
+                id, family, kind.rawValue, account, Secrets.saltedSHA256(secret, salt: id), now,
                 now.addingTimeInterval(policy.refreshTokenLifetime),
             ])
         return "\(id).\(secret)"
@@ -278,7 +278,7 @@ struct SignInService: Sendable {
         let parts = presented.split(separator: ".", maxSplits: 1).map(String.init)
         guard parts.count == 2, parts[0].count == 24, parts[1].count == 64 else { return nil }
         guard let row = try Row.fetchOne(db, sql: "SELECT * FROM refresh_token WHERE id = ?", arguments: [parts[0]]),
-            Self.constantTimeEquals(Self.hash(parts[1], salt: parts[0]), row["secret_hash"])
+            Secrets.constantTimeEquals(Secrets.saltedSHA256(parts[1], salt: parts[0]), row["secret_hash"])
         else { return nil }
         return (row, parts[0])
     }
@@ -304,21 +304,5 @@ struct SignInService: Sendable {
             return forwarded.trimmingCharacters(in: .whitespaces)
         }
         return context.remoteIPAddress ?? "unknown"
-    }
-
-    static func hash(_ value: String, salt: String) -> String {
-        SHA256.hash(data: Array("\(salt):\(value)".utf8)).map { String(format: "%02x", $0) }.joined()
-    }
-
-    static func randomHex(bytes: Int) -> String {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
-    }
-
-    static func constantTimeEquals(_ lhs: String, _ rhs: String) -> Bool {
-        let left = Array(lhs.utf8)
-        let right = Array(rhs.utf8)
-        guard left.count == right.count else { return false }
-        return zip(left, right).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
     }
 }

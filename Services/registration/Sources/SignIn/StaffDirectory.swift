@@ -91,7 +91,7 @@ struct StaffDirectory: Sendable {
             // nothing else.
             let roles = mustChangePassword ? [] : storedRoles
             let refresh = try signIn.startRefreshToken(
-                account: id, kind: .staff, family: SignInService.randomHex(bytes: 12), now: now, in: db)
+                account: id, kind: .staff, family: Secrets.randomHex(bytes: 12), now: now, in: db)
             try audit(
                 id, role: roles.map(\.rawValue).sorted().joined(separator: ","), action: .create, resource: "session",
                 outcome: .success, context, clientAddress, db)
@@ -167,7 +167,7 @@ struct StaffDirectory: Sendable {
             throw Self.invalid("temporaryPassword", problem.detail)
         }
         let hash = await Self.hash(input.temporaryPassword, cost: bcryptCost)
-        let id = "staff_" + SignInService.randomHex(bytes: 8)
+        let id = "staff_" + Secrets.randomHex(bytes: 8)
         try await database.write { db in
             if let department = input.departmentId,
                 try Bool.fetchOne(
@@ -225,7 +225,7 @@ struct StaffDirectory: Sendable {
                     VALUES (?, 'admin', '管理员', 'admin', ?, 1, ?, 'bootstrap')
                     """,
                 arguments: [
-                    "staff_" + SignInService.randomHex(bytes: 8), Bcrypt.hash(password, cost: bcryptCost), Date(),
+                    "staff_" + Secrets.randomHex(bytes: 8), Bcrypt.hash(password, cost: bcryptCost), Date(),
                 ])
             return true
         }
@@ -276,7 +276,7 @@ struct StaffDirectory: Sendable {
     static let invalidCredentials = Problem(
         .unauthorized, code: "invalid-credentials", detail: "The username or the password is not right.")
     /// A hash of nothing anyone knows, verified when the username does not exist.
-    static let decoyHash = Bcrypt.hash(SignInService.randomHex(bytes: 16), cost: 12)
+    static let decoyHash = Bcrypt.hash(Secrets.randomHex(bytes: 16), cost: 12)
 
     static func locked(until: Date, now: Date) -> Problem {
         let wait = Int(until.timeIntervalSince(now).rounded(.up))
