@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 SYSTEM_PACKAGES := libsqlite3-dev libcurl4-openssl-dev pkg-config
-PYTHON_PACKAGES := pytest requests pyyaml openapi-spec-validator
+PYTHON_PACKAGES := pytest requests pyyaml openapi-spec-validator cryptography
 SWIFT_SOURCES := Package.swift Shared Services Tools Tests
 RUN_DATA ?= .data/run
 
@@ -57,9 +57,9 @@ deps:
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; fi
 
 test-deps:
-	@python3 -c "import pytest, requests, yaml, openapi_spec_validator" 2>/dev/null || \
+	@python3 -c "import pytest, requests, yaml, openapi_spec_validator, cryptography" 2>/dev/null || \
 	  python3 -m pip install --quiet $(PYTHON_PACKAGES) || \
-	  ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-pytest python3-requests python3-yaml python3-openapi-spec-validator)
+	  ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-pytest python3-requests python3-yaml python3-openapi-spec-validator python3-cryptography)
 
 clean:
 	rm -rf .build .data

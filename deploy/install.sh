@@ -206,24 +206,6 @@ for f in yunzhen registration edge; do
 done
 
 reg_env="$ETC_DIR/registration.env"
-key_line="^YUNZHEN_OPERATOR_KEY=$PLACEHOLDER_KEY\$"
-if { [[ -f $reg_env ]] && grep -q "$key_line" "$reg_env"; } ||
-    { ((dry_run)) && [[ ! -e $reg_env ]]; }; then
-    if ((dry_run)); then
-        note "[dry-run] generate YUNZHEN_OPERATOR_KEY (openssl rand -hex 32) into $reg_env"
-    else
-        if command -v openssl >/dev/null; then
-            key=$(openssl rand -hex 32)
-        else
-            key=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
-        fi
-        [[ $key =~ ^[0-9a-f]{64}$ ]] || die "could not generate an operator key"
-        # sed -i keeps the file's mode and owner. The key is not printed.
-        sed -i "s/$key_line/YUNZHEN_OPERATOR_KEY=$key/" "$reg_env"
-        unset key
-        note "+ generated YUNZHEN_OPERATOR_KEY into $reg_env (read it there; it is not shown)"
-    fi
-fi
 
 # The token-signing key: made by the yunzhen tool just installed; its public half goes to every process.
 signing_line="^YUNZHEN_AUTH_SIGNING_KEY=$PLACEHOLDER_KEY\$"

@@ -15,6 +15,10 @@ struct AccessTokenClaims: JWTPayload, Equatable {
     var roles: [String]
     /// What an integrator's key allows beyond its role: the event types it may receive. Absent for people.
     var scopes: [String]?
+    /// A staff member's department ids. Absent for others.
+    var departments: [String]?
+    /// A staff member's team ids. Absent for others and for staff in no team.
+    var teams: [String]?
 
     func verify(using algorithm: some JWTAlgorithm) async throws {
         try exp.verifyNotExpired()
@@ -48,7 +52,8 @@ public struct TokenIssuer: Sendable {
 
     /// A signed token for `subject`, valid for `lifetime` from `now`.
     public func issue(
-        subject: String, kind: Principal.Kind, roles: Set<Role>, scopes: Set<String> = [], now: Date = Date()
+        subject: String, kind: Principal.Kind, roles: Set<Role>, scopes: Set<String> = [],
+        departments: Set<String> = [], teams: Set<String> = [], now: Date = Date()
     ) async throws -> (token: String, principal: Principal) {
         // Whole seconds: a JWT's times are (RFC 7519 NumericDate), so the principal matches what verifiers read.
         let now = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
@@ -63,13 +68,16 @@ public struct TokenIssuer: Sendable {
             jti: .init(value: tokenID),
             kind: kind.rawValue,
             roles: roles.map(\.rawValue).sorted(),
-            scopes: scopes.isEmpty ? nil : scopes.sorted()
+            scopes: scopes.isEmpty ? nil : scopes.sorted(),
+            departments: departments.isEmpty ? nil : departments.sorted(),
+            teams: teams.isEmpty ? nil : teams.sorted()
         )
         let token = try await keys.sign(claims, kid: JWKIdentifier(string: keyID))
         return (
             token,
             Principal(
-                subject: subject, kind: kind, roles: roles, scopes: scopes, tokenID: tokenID, expiresAt: expiresAt)
+                subject: subject, kind: kind, roles: roles, scopes: scopes, departments: departments, teams: teams,
+                tokenID: tokenID, expiresAt: expiresAt)
         )
     }
 }
@@ -124,7 +132,8 @@ public struct TokenVerifier: Sendable {
         guard roles.count == claims.roles.count else { throw .invalid("unknown role") }
         return Principal(
             subject: claims.sub.value, kind: kind, roles: roles, scopes: Set(claims.scopes ?? []),
-            tokenID: claims.jti.value, expiresAt: claims.exp.value)
+            departments: Set(claims.departments ?? []), teams: Set(claims.teams ?? []), tokenID: claims.jti.value,
+            expiresAt: claims.exp.value)
     }
 
     /// The `kid` of the token's header, or nil when the token is not three base64url parts with a JSON header.

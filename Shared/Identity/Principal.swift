@@ -23,8 +23,9 @@ public enum Role: String, Codable, Sendable, CaseIterable, Comparable {
 }
 
 /// Who is making a request, as proven by a verified access token. Services put it in the request context; it
-/// says who the caller is and which roles they hold, never which patients they may see: that is the owning
-/// service's to decide from its own data (an appointment, a consultation, a team, a ward).
+/// says who the caller is, which roles they hold and, for staff, which departments and teams they belong to; never
+/// which patients they may see: that is the owning service's to decide from its own data (an appointment, a
+/// consultation, a team, a ward), see `PatientAccessPolicy`.
 public struct Principal: Sendable, Equatable, Codable {
     public enum Kind: String, Codable, Sendable {
         /// A patient's own account (it manages the profiles of the family members it books for).
@@ -39,17 +40,25 @@ public struct Principal: Sendable, Equatable, Codable {
     public var roles: Set<Role>
     /// An integrator's scopes: the event types its key was granted. Empty for people.
     public var scopes: Set<String>
+    /// A staff member's departments (`dept_…` ids of registration's catalogue). Empty for others.
+    public var departments: Set<String>
+    /// A staff member's teams (`team_…`): a service that finds a team colleague related to a patient lets the
+    /// whole team in. Membership changes reach the token at its next refresh (at most 15 minutes).
+    public var teams: Set<String>
     /// The token's own id (`jti`), for the audit trail and revocation lists.
     public var tokenID: String
     public var expiresAt: Date
 
     public init(
-        subject: String, kind: Kind, roles: Set<Role>, scopes: Set<String> = [], tokenID: String, expiresAt: Date
+        subject: String, kind: Kind, roles: Set<Role>, scopes: Set<String> = [], departments: Set<String> = [],
+        teams: Set<String> = [], tokenID: String, expiresAt: Date
     ) {
         self.subject = subject
         self.kind = kind
         self.roles = roles
         self.scopes = scopes
+        self.departments = departments
+        self.teams = teams
         self.tokenID = tokenID
         self.expiresAt = expiresAt
     }

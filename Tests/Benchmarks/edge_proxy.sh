@@ -454,7 +454,6 @@ for s in socks:
     s.close()
 PY
 )
-OPERATOR_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
 
 tail_log() {
     if [[ -f $1 ]]; then
@@ -489,26 +488,17 @@ wait_for() {
 # ---------------------------------------------------------------------------------------------------------
 log "starting registration on 127.0.0.1:$REG_PORT"
 # A throwaway token-signing key pair; development, so the sandbox SMS gateway is allowed. The routes measured are
-# public, so no token is sent; the edge still needs the public key to start.
+# public, so no token is sent; the edge still needs the public key to start, and the seed signs its admin token
+# with the private key.
 KEYS=$("$BIN/yunzhen" keys generate --kid bench)
 SIGNING_KEY=$(sed -n 's/^YUNZHEN_AUTH_SIGNING_KEY=//p' <<<"$KEYS")
 VERIFY_KEYS=$(sed -n 's/^YUNZHEN_AUTH_VERIFY_KEYS=//p' <<<"$KEYS")
 env YUNZHEN_DATA="$TMP/data" YUNZHEN_HOST=127.0.0.1 YUNZHEN_PORT="$REG_PORT" YUNZHEN_LOG_LEVEL=warning \
-    YUNZHEN_OPERATOR_KEY="$OPERATOR_KEY" YUNZHEN_ENVIRONMENT=development YUNZHEN_AUTH_SIGNING_KEY="$SIGNING_KEY" \
+    YUNZHEN_ENVIRONMENT=development YUNZHEN_AUTH_SIGNING_KEY="$SIGNING_KEY" \
     "$BIN/registration" >"$TMP/registration.log" 2>&1 &
 REG_PID=$!
 PIDS+=("$REG_PID")
 wait_for registration "$REG_PID" "$TMP/registration.log" "http://127.0.0.1:$REG_PORT/health/ready" 200
-
-seed_code=$(curl -sS -o "$TMP/seed.out" -w '%{http_code}' --max-time 10 -X PUT \
-    -H "Authorization: Bearer $OPERATOR_KEY" -H 'content-type: application/json' \
-    -d '{"name":"血液科","nameEn":"Hematology","description":"血液系统疾病的诊断与治疗 (diagnosis and treatment of blood disorders)"}' \
-    "http://127.0.0.1:$REG_PORT/departments/hematology" || true)
-if [[ $seed_code != 200 && $seed_code != 201 ]]; then
-    cat "$TMP/seed.out" >&2 2>/dev/null || true
-    tail_log "$TMP/registration.log"
-    die "seeding PUT /departments/hematology answered $seed_code (want 200 or 201)"
-fi
 
 # ---------------------------------------------------------------------------------------------------------
 # 3. edge in front of it
@@ -520,6 +510,18 @@ env YUNZHEN_HOST=127.0.0.1 YUNZHEN_PORT="$EDGE_PORT" YUNZHEN_LOG_LEVEL=warning \
 EDGE_PID=$!
 PIDS+=("$EDGE_PID")
 wait_for edge "$EDGE_PID" "$TMP/edge.log" "http://127.0.0.1:$EDGE_PORT/health/live" 200
+
+# One department, written as an admin would, through the edge (`yunzhen seed` signs its own admin token).
+mkdir -p "$TMP/seeds"
+cat >"$TMP/seeds/departments.json" <<'JSON'
+[{"id":"hematology","name":"血液科","nameEn":"Hematology","description":"血液系统疾病的诊断与治疗 (diagnosis and treatment of blood disorders)"}]
+JSON
+if ! YUNZHEN_AUTH_SIGNING_KEY="$SIGNING_KEY" "$BIN/yunzhen" seed --edge "http://127.0.0.1:$EDGE_PORT" \
+    --seeds "$TMP/seeds" >"$TMP/seed.out" 2>&1; then
+    cat "$TMP/seed.out" >&2
+    tail_log "$TMP/registration.log"
+    die "seeding the hematology department failed"
+fi
 
 # ---------------------------------------------------------------------------------------------------------
 # 4. nginx configured as the same reverse proxy

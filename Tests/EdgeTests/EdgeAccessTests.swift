@@ -35,6 +35,8 @@ import YunzhenTesting
             "/api/registration/Me", "/api/registration/",
         ]
         for path in protected { #expect(try Self.access(path) == .signedIn, "\(path)") }
+        // Reading the catalogue is public; writing it is not.
+        #expect(try Self.access("/api/registration/departments/hematology", .put) == .signedIn)
     }
 
     @Test func aBucketAllowsItsRateAndRefills() {

@@ -5,6 +5,7 @@ import Hummingbird
 import HummingbirdTesting
 import Testing
 import YunzhenIdentity
+import YunzhenServiceKit
 
 @testable import RegistrationService
 
@@ -25,6 +26,7 @@ import YunzhenIdentity
         Endpoint(
             method: .put, path: "/me/patients/{patient}",
             body: ["relationship": "other", "name": "冒名", "sex": "male", "birthDate": "1990-01-01", "province": "北京"]),
+        Endpoint(method: .get, path: "/patients/{patient}"),
     ]
 
     /// Every kind of caller that is not the patient's own account.
@@ -54,13 +56,18 @@ import YunzhenIdentity
                 let (token, _) = try await issuer.issue(subject: subject, kind: caller.kind, roles: caller.roles)
                 let callerHeaders: HTTPFields = [.authorization: "Bearer \(token)", .contentType: "application/json"]
                 var statuses: [HTTPResponse.Status] = []
-                for id in [patient, "pat_00000000000000000000"] {
+                var details: [String] = []
+                let absent = "pat_00000000000000000000"
+                for id in [patient, absent] {
                     let response = try await client.execute(
                         uri: endpoint.path.replacingOccurrences(of: "{patient}", with: id), method: endpoint.method,
                         headers: callerHeaders, body: try endpoint.body.map(PatientRoutesTests.json))
                     statuses.append(response.status)
+                    let problem = try JSONDecoder().decode(ProblemDocument.self, from: Data(buffer: response.body))
+                    details.append(problem.detail.replacingOccurrences(of: id, with: "{patient}"))
                 }
                 #expect(statuses[0] == statuses[1], "\(caller.name) on \(endpoint): \(statuses)")
+                #expect(details[0] == details[1], "\(caller.name) on \(endpoint): \(details)")
                 #expect(!(200..<300).contains(statuses[0].code), "\(caller.name) on \(endpoint) got \(statuses[0])")
                 if caller.kind == .patient {
                     #expect(statuses[0] == .notFound, "\(caller.name) on \(endpoint)")

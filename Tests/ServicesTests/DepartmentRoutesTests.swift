@@ -6,21 +6,17 @@ import Logging
 import RegistrationService
 import Testing
 import YunzhenContracts
+import YunzhenIdentity
 import YunzhenServiceKit
 import YunzhenStorage
 
 @Suite struct DepartmentRoutesTests {
-    static let key = String(repeating: "k", count: 40)
-
     static func withRegistration(
-        operatorKey: String? = key,
         database: ServiceDatabase? = nil,
         _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void
     ) async throws {
         let database = try database ?? ServiceDatabase.inMemory(migrator: RegistrationMigrations.migrator)
-        let router = buildRouter(
-            database: database, operatorKey: try operatorKey.map { try OperatorKey($0, variable: "K") },
-            identity: await TestIdentity.registration())
+        let router = buildRouter(database: database, identity: await TestIdentity.registration())
         let app = ServiceApplication.make(
             name: "registration", router: router, settings: ServerSettings(port: 0), logger: Logger(label: "t"))
         try await app.test(.router, body)
@@ -31,16 +27,23 @@ import YunzhenStorage
     }
 
     static let hematology = DepartmentUpsert(name: "血液科", nameEn: "Hematology", description: "Blood diseases")
-    static let authorized: HTTPFields = [.authorization: "Bearer \(key)", .contentType: "application/json"]
+    /// The headers of an admin's write.
+    static func authorized() async throws -> HTTPFields {
+        [
+            .authorization: "Bearer \(try await TestIdentity.token("staff_admin", roles: [.admin]))",
+            .contentType: "application/json",
+        ]
+    }
 
     static func problem(_ response: TestResponse) throws -> ProblemDocument {
         try JSONDecoder().decode(ProblemDocument.self, from: Data(buffer: response.body))
     }
 
-    @Test func operatorCreatesThenUpdatesAndPatientsSeeIt() async throws {
+    @Test func anAdminCreatesThenUpdatesAndPatientsSeeIt() async throws {
+        let authorized = try await Self.authorized()
         try await Self.withRegistration { client in
             try await client.execute(
-                uri: "/departments/hematology", method: .put, headers: Self.authorized,
+                uri: "/departments/hematology", method: .put, headers: authorized,
                 body: try Self.json(Self.hematology)
             ) {
                 #expect($0.status == .created)
@@ -48,7 +51,7 @@ import YunzhenStorage
             var renamed = Self.hematology
             renamed.nameEn = "Haematology"
             try await client.execute(
-                uri: "/departments/hematology", method: .put, headers: Self.authorized, body: try Self.json(renamed)
+                uri: "/departments/hematology", method: .put, headers: authorized, body: try Self.json(renamed)
             ) {
                 #expect($0.status == .ok)
             }
@@ -69,17 +72,18 @@ import YunzhenStorage
     }
 
     @Test func savingADepartmentPublishesDepartmentSavedInTheSameTransaction() async throws {
+        let authorized = try await Self.authorized()
         let database = try ServiceDatabase.inMemory(migrator: RegistrationMigrations.migrator)
         try await Self.withRegistration(database: database) { client in
             for _ in 0..<2 {
                 try await client.execute(
-                    uri: "/departments/hematology", method: .put, headers: Self.authorized,
+                    uri: "/departments/hematology", method: .put, headers: authorized,
                     body: try Self.json(Self.hematology)
                 ) { _ in }
             }
             // Refused writes publish nothing.
             try await client.execute(
-                uri: "/departments/Bad_Code", method: .put, headers: Self.authorized,
+                uri: "/departments/Bad_Code", method: .put, headers: authorized,
                 body: try Self.json(Self.hematology)
             ) { _ in }
         }
@@ -103,43 +107,48 @@ import YunzhenStorage
         }
     }
 
-    @Test func writesNeedTheOperatorKey() async throws {
-        try await Self.withRegistration { client in
+    @Test func writesNeedAnAdminAndAreAudited() async throws {
+        let authorized = try await Self.authorized()
+        let database = try ServiceDatabase.inMemory(migrator: RegistrationMigrations.migrator)
+        let doctor = try await TestIdentity.token("staff_doc", roles: [.doctor, .scheduler])
+        try await Self.withRegistration(database: database) { client in
             try await client.execute(uri: "/departments/hematology", method: .put, body: try Self.json(Self.hematology))
             {
                 response throws in
                 #expect(response.status == .unauthorized)
                 #expect(response.headers[.wwwAuthenticate] == "Bearer")
             }
-            let wrong: HTTPFields = [.authorization: "Bearer \(String(repeating: "x", count: 40))"]
             try await client.execute(
-                uri: "/departments/hematology", method: .put, headers: wrong, body: try Self.json(Self.hematology)
-            ) {
-                #expect($0.status == .unauthorized)
+                uri: "/departments/hematology", method: .put,
+                headers: [.authorization: "Bearer \(doctor)", .contentType: "application/json"],
+                body: try Self.json(Self.hematology)
+            ) { response throws in
+                #expect(response.status == .forbidden)
+                #expect(try Self.problem(response).code == "role-required")
             }
             let list = try await client.execute(uri: "/departments", method: .get) {
                 try JSONDecoder().decode(DepartmentList.self, from: Data(buffer: $0.body))
             }
             #expect(list.departments.isEmpty)
-        }
-    }
-
-    @Test func withoutAConfiguredKeyNobodyMayWrite() async throws {
-        try await Self.withRegistration(operatorKey: nil) { client in
             try await client.execute(
-                uri: "/departments/hematology", method: .put, headers: Self.authorized,
+                uri: "/departments/hematology", method: .put, headers: authorized,
                 body: try Self.json(Self.hematology)
-            ) { response throws in
-                #expect(response.status == .forbidden)
-                #expect(try Self.problem(response).detail.contains("YUNZHEN_OPERATOR_KEY"))
-            }
+            ) { #expect($0.status == .created) }
         }
+        let rows = try await database.writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT actor, action, resource_type, resource_id FROM audit_log")
+        }
+        #expect(rows.count == 1)
+        #expect(rows.first?["actor"] == "staff_admin")
+        #expect(rows.first?["resource_id"] == "hematology")
+        #expect(rows.first?["action"] == "create")
     }
 
     @Test func invalidFieldsAreNamed() async throws {
+        let authorized = try await Self.authorized()
         try await Self.withRegistration { client in
             try await client.execute(
-                uri: "/departments/Bad_Code", method: .put, headers: Self.authorized,
+                uri: "/departments/Bad_Code", method: .put, headers: authorized,
                 body: try Self.json(Self.hematology)
             ) { response throws in
                 #expect(response.status == .unprocessableContent)
@@ -147,14 +156,14 @@ import YunzhenStorage
             }
             let blank = DepartmentUpsert(name: "  ", nameEn: "Hematology", description: "")
             try await client.execute(
-                uri: "/departments/hematology", method: .put, headers: Self.authorized, body: try Self.json(blank)
+                uri: "/departments/hematology", method: .put, headers: authorized, body: try Self.json(blank)
             ) {
                 response throws in
                 #expect(response.status == .unprocessableContent)
                 #expect(try Self.problem(response).detail == "`name` must not be empty.")
             }
             try await client.execute(
-                uri: "/departments/hematology", method: .put, headers: Self.authorized,
+                uri: "/departments/hematology", method: .put, headers: authorized,
                 body: ByteBuffer(string: "{not json")
             ) { response throws in
                 #expect(response.status == .badRequest)

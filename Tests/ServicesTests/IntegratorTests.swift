@@ -15,7 +15,7 @@ import YunzhenStorage
 @Suite struct IntegratorTests {
     @Test func anAdminMakesAKeyTheIntegratorTradesItForAScopedTokenAndARevokedKeyStopsWorking() async throws {
         let database = try ServiceDatabase.inMemory(migrator: RegistrationMigrations.migrator)
-        let router = buildRouter(database: database, operatorKey: nil, identity: await TestIdentity.registration())
+        let router = buildRouter(database: database, identity: await TestIdentity.registration())
         let app = ServiceApplication.make(
             name: "registration", router: router, settings: ServerSettings(port: 0), logger: Logger(label: "t"))
         let issuer = await TokenIssuer(signingKey: TestIdentity.signingKey)
@@ -88,6 +88,9 @@ import YunzhenStorage
         }
         let trail = try await database.writer.read { db in try AuditTrail.page(AuditQuery(actor: "staff_admin"), in: db)
         }
-        #expect(trail.map(\.action) == ["create", "delete"])
+        #expect(trail.map { "\($0.action) \($0.resourceType)" } == ["create integrator", "create integrator-key", "delete integrator-key"])
+        // The refused request (an unknown event type) left no integrator behind.
+        let integrators = try await database.writer.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM integrator") }
+        #expect(integrators == 1)
     }
 }

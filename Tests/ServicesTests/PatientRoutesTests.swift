@@ -59,7 +59,7 @@ import YunzhenStorage
         }
         let (doctor, _) = try await issuer.issue(subject: "staff_1", kind: .staff, roles: [.doctor])
         headers["doctor"] = [.authorization: "Bearer \(doctor)", .contentType: "application/json"]
-        let router = buildRouter(database: database, operatorKey: nil, identity: await TestIdentity.registration())
+        let router = buildRouter(database: database, identity: await TestIdentity.registration())
         let app = ServiceApplication.make(
             name: "registration", router: router, settings: ServerSettings(port: 0), logger: Logger(label: "t"))
         let callers = headers
@@ -146,9 +146,36 @@ import YunzhenStorage
             try await client.execute(uri: "/me/patients/\(id)", method: .get) { response throws in
                 #expect(response.status == .unauthorized)
             }
-            // The owner's reads are audited with the patient; the other account's attempts never reached a row.
+            // The owner's creation is audited with the patient, and so are the other account's refused attempts.
             let rows = try await database.writer.read { db in try AuditTrail.page(AuditQuery(patientID: id), in: db) }
-            #expect(rows.map(\.actor) == ["acct_a"])
+            #expect(
+                rows.map { "\($0.actor) \($0.action) \($0.outcome)" } == [
+                    "acct_a create success", "acct_b read denied", "acct_b update denied",
+                ])
+        }
+    }
+
+    @Test func staffSeeAPatientWholeOnlyThroughBreakGlassUntilTheyHaveARelationship() async throws {
+        try await Self.withRegistration { client, database, headers in
+            let created = try await client.execute(
+                uri: "/me/patients", method: .post, headers: headers["acct_a"]!,
+                body: try Self.json(["relationship": "self", "name": "王芳", "residentId": "11010519491231002X"]))
+            let id = try #require(try Self.body(created)["id"] as? String)
+            // The account sees its patient here too.
+            let own = try await client.execute(uri: "/patients/\(id)", method: .get, headers: headers["acct_a"]!)
+            #expect(own.status == .ok)
+            // A doctor without an appointment with the patient does not.
+            let refused = try await client.execute(uri: "/patients/\(id)", method: .get, headers: headers["doctor"]!)
+            #expect(refused.status == .notFound)
+            // In an emergency, with a reason, they do: the whole record, and the trail says why.
+            var glass = headers["doctor"]!
+            glass[BreakGlass.header] = "夜间急诊：患者昏迷，需核实身份".addingPercentEncoding(withAllowedCharacters: .alphanumerics)
+            let allowed = try await client.execute(uri: "/patients/\(id)", method: .get, headers: glass)
+            #expect(allowed.status == .ok)
+            #expect(try Self.body(allowed)["residentId"] as? String == "11010519491231002X")
+            let rows = try await database.writer.read { db in try AuditTrail.page(AuditQuery(actor: "staff_1"), in: db) }
+            #expect(rows.map(\.outcome) == ["denied", "success"])
+            #expect(rows.last?.breakGlassReason == "夜间急诊：患者昏迷，需核实身份")
         }
     }
 

@@ -24,7 +24,7 @@ import YunzhenTesting
     static let cases: [Case] = [
         Case(description: "registration", document: RegistrationAPI.openAPIDocument) {
             RegistrationService.buildRouter(
-                database: try .inMemory(migrator: RegistrationMigrations.migrator), operatorKey: nil,
+                database: try .inMemory(migrator: RegistrationMigrations.migrator),
                 identity: await TestIdentity.registration())
         },
         Case(description: "reports", document: ReportsAPI.openAPIDocument) {

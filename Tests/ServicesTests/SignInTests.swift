@@ -38,7 +38,7 @@ import YunzhenStorage
         defer { try? FileManager.default.removeItem(at: directory) }
         let database = try ServiceDatabase.inMemory(migrator: RegistrationMigrations.migrator)
         let router = buildRouter(
-            database: database, operatorKey: nil, identity: await TestIdentity.registration(directory: directory))
+            database: database, identity: await TestIdentity.registration(directory: directory))
         let app = ServiceApplication.make(
             name: "registration", router: router, settings: ServerSettings(port: 0), logger: Logger(label: "t"))
         try await app.test(.router) { client in

@@ -25,13 +25,13 @@ import YunzhenStorage
             database: database.writer, gateway: identity.gateway, issuer: identity.issuer, policy: identity.policy,
             logger: Logger(label: "t"))
         #expect(
-            try identity.staffDirectory(database: database, signIn: signIn).bootstrapAdmin(password: Self.firstPassword)
+            try identity.staffAdministration(database: database).bootstrapAdmin(password: Self.firstPassword)
         )
         // Only while there is no admin.
         #expect(
-            try identity.staffDirectory(database: database, signIn: signIn).bootstrapAdmin(password: "Another-2026!")
+            try identity.staffAdministration(database: database).bootstrapAdmin(password: "Another-2026!")
                 == false)
-        let router = buildRouter(database: database, operatorKey: nil, identity: identity)
+        let router = buildRouter(database: database, identity: identity)
         let app = ServiceApplication.make(
             name: "registration", router: router, settings: ServerSettings(port: 0), logger: Logger(label: "t"))
         try await app.test(.router) { client in try await body(client, database) }
@@ -195,7 +195,7 @@ import YunzhenStorage
                 ("roles", ["patient"], "roles"), ("roles", [String](), "roles"),
                 ("temporaryPassword", "short", "temporaryPassword"),
                 ("temporaryPassword", "li.na-Pass-2026", "temporaryPassword"),
-                ("departmentId", "no-such-department", "departmentId"),
+                ("departmentIds", ["no-such-department"], "departmentIds"),
             ]
             for (key, value, field) in cases {
                 var input = valid

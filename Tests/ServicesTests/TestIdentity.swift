@@ -11,6 +11,16 @@ enum TestIdentity {
         await TokenVerifier(publicKeys: [signingKey.verificationKey])
     }
 
+    /// A signed access token, as registration would issue it.
+    static func token(
+        _ subject: String, kind: Principal.Kind = .staff, roles: Set<Role>, departments: Set<String> = [],
+        teams: Set<String> = []
+    ) async throws -> String {
+        try await TokenIssuer(signingKey: signingKey).issue(
+            subject: subject, kind: kind, roles: roles, departments: departments, teams: teams
+        ).token
+    }
+
     /// Registration signing with `signingKey`, its sandbox SMS recording into `directory` (a fresh temporary one
     /// by default).
     static func registration(directory: URL? = nil) async -> RegistrationIdentity {

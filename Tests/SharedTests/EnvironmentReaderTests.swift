@@ -51,8 +51,4 @@ import YunzhenServiceKit
         let trimmed = try EnvironmentReader(["U": "http://127.0.0.1:9/"]).baseURL("U", default: "")
         #expect(trimmed == "http://127.0.0.1:9")
     }
-
-    @Test func operatorKeyMustBeLong() {
-        #expect(throws: ConfigurationError.self) { try OperatorKey("short", variable: "YUNZHEN_OPERATOR_KEY") }
-    }
 }

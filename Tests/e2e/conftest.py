@@ -65,7 +65,7 @@ REGISTRATION_ENV = {
 
 def mint_token(
     subject: str = "acct_e2e", kind: str = "patient", roles: tuple[str, ...] = ("patient",), lifetime: int = 900,
-    issued_at: float | None = None,
+    issued_at: float | None = None, departments: tuple[str, ...] = (), teams: tuple[str, ...] = (),
 ) -> str:
     """An access token signed with the test key, as registration would issue it (JWT, EdDSA, kid e2e)."""
     import base64
@@ -83,9 +83,18 @@ def mint_token(
         "iss": "yunzhen", "aud": ["yunzhen-services"], "sub": subject, "iat": now, "exp": now + lifetime,
         "jti": uuid.uuid4().hex, "kind": kind, "roles": list(roles),
     }
+    if departments:
+        claims["departments"] = list(departments)
+    if teams:
+        claims["teams"] = list(teams)
     signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}"
     signature = Ed25519PrivateKey.from_private_bytes(base64.b64decode(seed)).sign(signing_input.encode())
     return f"{signing_input}.{b64(signature)}"
+
+
+def admin_headers() -> dict[str, str]:
+    """The Authorization of an admin (a token signed with the test key, as the operator's seed tool signs its own)."""
+    return {"Authorization": f"Bearer {mint_token(subject='operator:e2e', kind='staff', roles=('admin',))}"}
 
 
 def signed_in(headers: dict[str, str] | None = None, **token_options) -> dict[str, str]:
@@ -953,7 +962,6 @@ class Launcher:
         self.bin_dir = bin_dir
         self.tmp_path = tmp_path
         self.log_dir = tmp_path / "logs"
-        self.operator_key = secrets.token_hex(32)  # 64 hex characters
         self.procs: list[Proc] = []
         self._node = node
         node._e2e_procs = self.procs  # for failure reports
@@ -1001,7 +1009,6 @@ class Launcher:
             "YUNZHEN_AUTH_VERIFY_KEYS": TEST_VERIFY_KEYS,
         }
         if name == "registration":
-            base["YUNZHEN_OPERATOR_KEY"] = self.operator_key
             base.update(REGISTRATION_ENV)
         base.update(env or {})
         proc = self.start(name, name, env=base, port=port)
@@ -1107,7 +1114,6 @@ class Platform:
     def __init__(self, launcher: Launcher):
         self.launcher = launcher
         self.data_dir = launcher.tmp_path / "data"
-        self.operator_key = launcher.operator_key
         self.services: dict[str, Proc] = {}
         self.edge: Proc | None = None
 
@@ -1160,7 +1166,8 @@ class Platform:
         return self.request("PUT", path, **kwargs)
 
     def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.operator_key}"}
+        """An admin's Authorization (catalogue writes, staff administration)."""
+        return admin_headers()
 
     def stop(self) -> None:
         procs = [p for p in [self.edge, *self.services.values()] if p is not None]

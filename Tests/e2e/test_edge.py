@@ -146,7 +146,7 @@ def test_a_malformed_json_body_is_a_400_problem_with_a_detail(platform):
     assert_problem(response, 400, detail_required=True)
 
 
-def test_a_write_without_the_operator_key_is_a_401_problem(platform):
+def test_a_write_without_an_admin_token_is_a_401_or_403_problem(platform):
     response = platform.put(
         f"/api/registration/departments/{DEPARTMENT}",
         data=department_body(),
@@ -159,7 +159,14 @@ def test_a_write_without_the_operator_key_is_a_401_problem(platform):
         data=department_body(),
         headers={"Content-Type": "application/json", "Authorization": "Bearer " + "0" * 64},
     )
-    assert_problem(wrong, (401, 403))
+    assert_problem(wrong, 401)
+
+    doctor = platform.put(
+        f"/api/registration/departments/{DEPARTMENT}",
+        data=department_body(),
+        headers=signed_in({"Content-Type": "application/json"}, subject="staff_e2e", kind="staff", roles=("doctor",)),
+    )
+    assert_problem(doctor, 403)
 
     listing = platform.get("/api/registration/departments").json()["departments"]
     assert DEPARTMENT not in [d.get("id") for d in listing], "an unauthorised PUT wrote a department"

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+from urllib.parse import quote
 
-from conftest import TEST_ADMIN_PASSWORD, assert_problem, http, mint_token
+from conftest import REPO, TEST_ADMIN_PASSWORD, TEST_SIGNING_KEY, assert_problem, http, mint_token
 
 
 def sandbox_code(platform, phone: str) -> str:
@@ -188,3 +191,110 @@ def test_an_integrator_trades_its_key_for_a_scoped_token_through_the_edge(platfo
     assert assert_problem(platform.get("/api/registration/me/patients", headers=token), 403)["code"] == "role-required"
     log = platform.services["registration"].stdout_text() + platform.services["registration"].stderr_text()
     assert key.split("_")[2] not in log, "the key's secret reached the log"
+
+
+def staff_session(platform, username: str, password: str, new_password: str | None = None) -> dict:
+    """Signs a staff member in through the edge (replacing a temporary password with `new_password` first)."""
+    def sign_in(secret: str) -> dict:
+        response = platform.request(
+            "POST", "/api/registration/auth/staff/sign-in", json={"username": username, "password": secret}
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    session = sign_in(password)
+    if new_password:
+        changed = platform.request(
+            "POST", "/api/registration/auth/staff/password",
+            headers={"Authorization": f"Bearer {session['session']['accessToken']}"},
+            json={"currentPassword": password, "newPassword": new_password},
+        )
+        assert changed.status_code == 204, changed.text
+        session = sign_in(new_password)
+    return session
+
+
+def token_claims(token: str) -> dict:
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def test_a_doctor_in_a_team_sees_a_patient_only_by_break_glass_and_the_reason_is_audited(platform):
+    admin = platform.auth()
+    saved = platform.put(
+        "/api/registration/departments/hematology", headers=admin,
+        json={"name": "血液科", "nameEn": "Hematology", "description": ""},
+    )
+    assert saved.status_code in (200, 201), saved.text
+    team = platform.request(
+        "POST", "/api/registration/admin/teams", headers=admin, json={"departmentId": "hematology", "name": "王建主任治疗组"}
+    )
+    assert team.status_code == 201, team.text
+    created = platform.request(
+        "POST", "/api/registration/admin/staff", headers=admin,
+        json={
+            "username": "wang.jian", "displayName": "王建", "roles": ["doctor"], "departmentIds": ["hematology"],
+            "temporaryPassword": "Doctor-Temp-26",
+        },
+    )
+    assert created.status_code == 201, created.text
+    member = platform.put(
+        f"/api/registration/admin/teams/{team.json()['id']}/members/{created.json()['id']}", headers=admin
+    )
+    assert member.status_code == 200, member.text
+    doctor = staff_session(platform, "wang.jian", "Doctor-Temp-26", "Wang-Jian-Own-9")
+    claims = token_claims(doctor["session"]["accessToken"])
+    assert claims["departments"] == ["hematology"] and claims["teams"] == [team.json()["id"]]
+
+    patient = sign_in(platform, "13612345678")
+    profile = platform.request(
+        "POST", "/api/registration/me/patients",
+        headers={"Authorization": f"Bearer {patient['accessToken']}"},
+        json={"relationship": "self", "name": "王芳", "residentId": "11010519491231002X"},
+    )
+    assert profile.status_code == 201, profile.text
+    patient_id = profile.json()["id"]
+
+    doctor_auth = {"Authorization": f"Bearer {doctor['session']['accessToken']}"}
+    refused = platform.get(f"/api/registration/patients/{patient_id}", headers=doctor_auth)
+    assert assert_problem(refused, 404)["code"] == "not-found"
+    reason = "夜间急诊：患者昏迷，需核实身份"
+    glass = platform.get(
+        f"/api/registration/patients/{patient_id}",
+        headers={**doctor_auth, "Yunzhen-Break-Glass-Reason": quote(reason)},
+    )
+    assert glass.status_code == 200, glass.text
+    assert glass.json()["residentId"] == "11010519491231002X"
+
+    trail = platform.get(f"/api/registration/admin/audit?patient={patient_id}", headers=admin)
+    assert trail.status_code == 200, trail.text
+    mine = [row for row in trail.json()["rows"] if row["actor"] == created.json()["id"]]
+    assert [(row["outcome"], row.get("breakGlassReason")) for row in mine] == [("denied", None), ("success", reason)]
+    assert mine[-1]["clientAddress"] == "127.0.0.1"
+
+
+def test_the_seed_tool_creates_demo_staff_and_teams_once(platform, launcher, tmp_path):
+    def seed() -> str:
+        result = subprocess.run(
+            [str(launcher.bin_dir / "yunzhen"), "seed", "--edge", platform.url, "--seeds", str(REPO / "seeds")],
+            env={**os.environ, "YUNZHEN_AUTH_SIGNING_KEY": TEST_SIGNING_KEY},
+            capture_output=True, text=True, timeout=60,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    first = seed()
+    seeds = json.loads((REPO / "seeds" / "staff.json").read_text())
+    assert f"staff {len(seeds['staff'])} created" in first, first
+    # The temporary passwords are printed once; each works, and must be changed.
+    passwords = dict(line.split("\t") for line in first.splitlines() if "\t" in line)
+    session = staff_session(platform, "wang.jian", passwords["wang.jian"])
+    assert session["mustChangePassword"] is True
+    again = seed()
+    assert "teams 0 created; staff 0 created" in again, again
+
+    staff = platform.get("/api/registration/admin/staff", headers=platform.auth()).json()["staff"]
+    wang = next(s for s in staff if s["username"] == "wang.jian")
+    assert wang["departmentIds"] == ["hematology"] and len(wang["teamIds"]) == 1
+    trail = platform.get("/api/registration/admin/audit?actor=operator:seed", headers=platform.auth()).json()["rows"]
+    assert any(row["resourceType"] == "staff" for row in trail)

@@ -24,6 +24,7 @@ from conftest import (
     TEST_VERIFY_KEYS,
     SERVICES,
     RawConnection,
+    admin_headers,
     assert_problem,
     connection_refused,
     free_port,
@@ -98,7 +99,7 @@ def test_a_service_finishes_a_half_sent_request_on_sigterm_and_exits_0(launcher)
     half = len(body) // 2
     head = (
         f"PUT /departments/e2e-cardiology HTTP/1.1\r\nHost: 127.0.0.1:{registration.port}\r\n"
-        f"Authorization: Bearer {launcher.operator_key}\r\nContent-Type: application/json\r\n"
+        f"Authorization: {admin_headers()['Authorization']}\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
     ).encode()
 
@@ -159,7 +160,7 @@ CONFIG_ERRORS = [
     ("registration", {"YUNZHEN_PORT": "70000"}, "YUNZHEN_PORT"),
     ("consult", {"YUNZHEN_LOG_LEVEL": "loud"}, "YUNZHEN_LOG_LEVEL"),
     ("reports", {"YUNZHEN_LOG_FORMAT": "xml"}, "YUNZHEN_LOG_FORMAT"),
-    ("registration", {"YUNZHEN_OPERATOR_KEY": "too-short"}, "YUNZHEN_OPERATOR_KEY"),
+    ("registration", {"YUNZHEN_BOOTSTRAP_ADMIN_PASSWORD": "admin"}, "YUNZHEN_BOOTSTRAP_ADMIN_PASSWORD"),
     ("registration", {"YUNZHEN_AUTH_SIGNING_KEY": None}, "YUNZHEN_AUTH_SIGNING_KEY"),
     ("registration", {"YUNZHEN_AUTH_SIGNING_KEY": "k1:AAAA"}, "YUNZHEN_AUTH_SIGNING_KEY"),
     ("registration", {"YUNZHEN_AUTH_VERIFY_KEYS": "old:not-base64!"}, "YUNZHEN_AUTH_VERIFY_KEYS"),

@@ -35,7 +35,6 @@ struct DevCommand: AsyncParsableCommand {
         try FileManager.default.createDirectory(at: dataRoot, withIntermediateDirectories: true)
         let binDirectory = bin.map { URL(fileURLWithPath: $0).standardizedFileURL } ?? Self.ownDirectory()
         let publicDirectory = URL(fileURLWithPath: publicDir).standardizedFileURL
-        let operatorKey = try OperatorKeyFile.loadOrCreate(in: dataRoot)
         let signingKey = try SigningKeyFile.loadOrCreate(in: dataRoot)
         let adminPassword = try AdminPasswordFile.loadOrCreate(in: dataRoot)
 
@@ -52,7 +51,6 @@ struct DevCommand: AsyncParsableCommand {
             var childEnvironment = environment
             childEnvironment["YUNZHEN_PORT"] = "\(servicePortBase + service.portOffset)"
             if service == .registration {
-                childEnvironment["YUNZHEN_OPERATOR_KEY"] = operatorKey
                 childEnvironment["YUNZHEN_AUTH_SIGNING_KEY"] = signingKey.configurationText
                 childEnvironment["YUNZHEN_BOOTSTRAP_ADMIN_PASSWORD"] = adminPassword
             }
@@ -89,8 +87,9 @@ struct DevCommand: AsyncParsableCommand {
         } else if ready {
             if let seed {
                 do {
-                    let summary = try await Seeder(edge: edge, operatorKey: operatorKey, client: client).load(
-                        from: URL(fileURLWithPath: seed))
+                    let seeder = try await Seeder(edge: edge, signingKey: signingKey, client: client)
+                    let summary = try await seeder.load(
+                        from: URL(fileURLWithPath: seed), passwordsFile: dataRoot)
                     supervisor.say("seeded: \(summary)")
                 } catch {
                     supervisor.say("seeding failed: \(error)")
@@ -104,6 +103,7 @@ struct DevCommand: AsyncParsableCommand {
                   service APIs    http://localhost:\(edgePort)/api/<service>/openapi.yaml
                   first admin     username admin, password in \(dataRoot.path)/admin.password (change it at first sign-in:
                                   POST /api/registration/auth/staff/sign-in, then /auth/staff/password)
+                  demo staff      usernames and temporary passwords in \(dataRoot.path)/demo-staff.txt (when seeded)
                 """
             )
         } else {
@@ -148,6 +148,16 @@ enum SigningKeyFile {
                 return (key.configurationText, key)
             })
     }
+
+    /// The key of a data root that `yunzhen dev` made.
+    static func load(from dataRoot: URL) throws -> SigningKey {
+        let file = dataRoot.appendingPathComponent("auth-signing.key")
+        guard let text = try? String(contentsOf: file, encoding: .utf8) else {
+            throw ValidationError(
+                "No signing key: \(file.path) is missing. Pass --data of a `yunzhen dev` run, or set YUNZHEN_AUTH_SIGNING_KEY.")
+        }
+        return try SigningKey(configuration: text.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
 }
 
 /// The first admin's password on a development data root (`<data>/admin.password`); registration uses it only
@@ -161,23 +171,6 @@ enum AdminPasswordFile {
                 let password = "Yz-\(Secrets.randomHex(bytes: 6))-A1"
                 return (password, password)
             })
-    }
-}
-
-/// The operator key of a development data root (`<data>/operator.key`).
-enum OperatorKeyFile {
-    static func loadOrCreate(in dataRoot: URL) throws -> String {
-        try DevSecretFile.loadOrCreate(
-            "operator.key", in: dataRoot, accept: { $0.count >= 32 ? $0 : nil },
-            make: {
-                let key = Secrets.randomHex(bytes: 32)
-                return (key, key)
-            })
-    }
-
-    static func load(from dataRoot: URL) -> String? {
-        try? String(contentsOf: dataRoot.appendingPathComponent("operator.key"), encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
 

@@ -26,11 +26,10 @@ enum EdgeAccess: Equatable {
                 ["auth", "integrator", "token"]:
                 return method == .post ? .signIn : .open
             case ["auth", "refresh"], ["auth", "sign-out"]: return .open
-            // Reading the catalogue is public. Writing it still takes the interim operator key (issue 2), which is
-            // not a token: the service checks it.
+            // Reading the catalogue is public; writing it is for admins.
             case ["departments"],
                 _ where segments.count == 2 && segments[0] == "departments":
-                return .open
+                return method == .get || method == .head ? .open : .signedIn
             default: return .signedIn
             }
         case .reports, .consult, .followup, .screening:

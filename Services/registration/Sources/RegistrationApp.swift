@@ -14,9 +14,6 @@ import YunzhenStorage
 public func buildApplication(configuration: RegistrationConfiguration, logger: Logger) async throws
     -> some ApplicationProtocol
 {
-    if configuration.operatorKey == nil {
-        logger.warning("YUNZHEN_OPERATOR_KEY is not set: department writes are refused")
-    }
     let warnings = HealthWarnings()
     let identity = await RegistrationIdentity.make(configuration: configuration, logger: logger)
     return try ServiceApplication.makeDomainService(
@@ -42,10 +39,7 @@ public func buildApplication(configuration: RegistrationConfiguration, logger: L
             // The first admin, if there is none yet: here because this is the first moment the database is open,
             // before the server listens, so the account exists by the time the service reports ready.
             if let password = configuration.bootstrapAdminPassword {
-                let signIn = SignInService(
-                    database: database.writer, gateway: identity.gateway, issuer: identity.issuer,
-                    policy: identity.policy, logger: logger)
-                if try identity.staffDirectory(database: database, signIn: signIn).bootstrapAdmin(password: password) {
+                if try identity.staffAdministration(database: database).bootstrapAdmin(password: password) {
                     logger.notice(
                         "created the first admin account `admin`; it must choose a new password at first sign-in")
                 }
@@ -53,8 +47,7 @@ public func buildApplication(configuration: RegistrationConfiguration, logger: L
             return services
         },
         router: { database in
-            buildRouter(
-                database: database, operatorKey: configuration.operatorKey, identity: identity, warnings: warnings)
+            buildRouter(database: database, identity: identity, warnings: warnings)
         }
     )
 }
@@ -62,7 +55,6 @@ public func buildApplication(configuration: RegistrationConfiguration, logger: L
 /// The registration router over `database`; tests build it on an in-memory database.
 public func buildRouter(
     database: ServiceDatabase,
-    operatorKey: OperatorKey?,
     identity: RegistrationIdentity,
     warnings: HealthWarnings = HealthWarnings()
 ) -> Router<ServiceRequestContext> {
@@ -72,14 +64,16 @@ public func buildRouter(
         verifier: identity.verifier,
         warnings: warnings
     )
-    DepartmentRoutes(store: SQLiteDepartmentStore(writer: database.writer), operatorKey: operatorKey).add(to: router)
+    DepartmentRoutes(store: SQLiteDepartmentStore(writer: database.writer), verifier: identity.verifier).add(to: router)
     let signIn = SignInService(
         database: database.writer, gateway: identity.gateway, issuer: identity.issuer, policy: identity.policy,
         logger: identity.logger)
     AuthRoutes(signIn: signIn, verifier: identity.verifier).add(to: router)
     PatientRoutes(database: database.writer, verifier: identity.verifier).add(to: router)
-    StaffRoutes(directory: identity.staffDirectory(database: database, signIn: signIn), verifier: identity.verifier)
-        .add(to: router)
+    StaffRoutes(
+        directory: identity.staffDirectory(database: database, signIn: signIn),
+        administration: identity.staffAdministration(database: database), verifier: identity.verifier
+    ).add(to: router)
     IntegratorRoutes(
         directory: IntegratorDirectory(database: database.writer, issuer: identity.issuer, logger: identity.logger),
         verifier: identity.verifier
@@ -102,6 +96,10 @@ public struct RegistrationIdentity: Sendable {
 
     func staffDirectory(database: ServiceDatabase, signIn: SignInService) -> StaffDirectory {
         StaffDirectory(database: database.writer, signIn: signIn, bcryptCost: bcryptCost, logger: logger)
+    }
+
+    func staffAdministration(database: ServiceDatabase) -> StaffAdministration {
+        StaffAdministration(database: database.writer, bcryptCost: bcryptCost, logger: logger)
     }
 
     static func make(configuration: RegistrationConfiguration, logger: Logger) async -> RegistrationIdentity {

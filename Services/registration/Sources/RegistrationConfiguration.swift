@@ -14,9 +14,6 @@ public struct RegistrationConfiguration: ProcessConfiguration {
     /// How long and how much of the topic to keep (`YUNZHEN_QUEUE_RETENTION_DAYS`, `YUNZHEN_QUEUE_MAX_MB`,
     /// `YUNZHEN_QUEUE_HARD_LIMIT_MB`).
     public var retention = RetentionPolicy()
-    /// The interim operator credential for catalogue writes (departments) until staff accounts exist (issue 4).
-    /// Unset means no one may write.
-    public var operatorKey: OperatorKey?
     public var deployment: DeploymentEnvironment = .production
     /// Signs patients' access tokens (`YUNZHEN_AUTH_SIGNING_KEY`, required).
     public var signingKey: SigningKey
@@ -44,9 +41,6 @@ public struct RegistrationConfiguration: ProcessConfiguration {
             maximumBytes: Int64(maximumMB) << 20,
             hardLimitBytes: Int64(hardLimitMB) << 20
         )
-        operatorKey = try environment.optionalString("YUNZHEN_OPERATOR_KEY").map { (key) throws(ConfigurationError) in
-            try OperatorKey(key, variable: "YUNZHEN_OPERATOR_KEY")
-        }
         deployment = try DeploymentEnvironment.read(from: environment)
         let signing = try environment.requiredString(
             "YUNZHEN_AUTH_SIGNING_KEY", "the key that signs access tokens, as <kid>:<base64> (`yunzhen keys generate`)")

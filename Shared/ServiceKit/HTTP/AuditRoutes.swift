@@ -21,12 +21,7 @@ public enum AuditRoutes {
             let query = try auditQuery(request.uri.queryParameters)
             return try await database.writer.write { db in
                 let rows = try AuditTrail.page(query, in: db)
-                try AuditTrail.record(
-                    AuditEntry(
-                        actor: principal.subject, actorRole: principal.auditRole, patientID: query.patientID,
-                        action: .read, resourceType: "audit-log", resourceID: nil, requestID: context.requestID,
-                        clientAddress: context.remoteIPAddress, outcome: .success),
-                    in: db)
+                try context.audit(principal).record(.read, "audit-log", id: nil, patient: query.patientID, in: db)
                 return AuditPage(rows: rows, next: rows.count == query.limit ? rows.last?.id : nil)
             }
         }

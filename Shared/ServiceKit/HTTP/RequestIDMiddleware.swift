@@ -5,6 +5,7 @@ import YunzhenCallout
 
 /// Gives every request an id and a trace span: the caller's `X-Request-ID` when it is well-formed, a new one
 /// otherwise; puts both on the request's logger so every line carries them; and returns the id to the caller.
+/// It also settles the client's address (`ServiceRequestContext.clientAddress`).
 public struct RequestIDMiddleware: RouterMiddleware {
     public typealias Context = ServiceRequestContext
 
@@ -20,6 +21,15 @@ public struct RequestIDMiddleware: RouterMiddleware {
         // Without an id from the caller, the trace id serves: it is already unique and random.
         let requestID = request.headers[.requestID].flatMap(Self.accepted) ?? context.trace.traceID
         context.requestID = requestID
+        // Only a peer on this host (the edge) may say who the client is; anyone else is judged by their own
+        // address, so a process that bypasses the edge cannot spread its requests over invented addresses.
+        if context.isFromLoopback,
+            let forwarded = request.headers[.forwardedFor]?.split(separator: ",").first?
+                .trimmingCharacters(in: .whitespaces),
+            !forwarded.isEmpty
+        {
+            context.clientAddress = forwarded
+        }
         context.logger[metadataKey: "request_id"] = .string(requestID)
         context.logger[metadataKey: "trace_id"] = .string(context.trace.traceID)
         context.logger[metadataKey: "hb.request.id"] = nil
@@ -44,4 +54,5 @@ public struct RequestIDMiddleware: RouterMiddleware {
 extension HTTPField.Name {
     public static let requestID = HTTPField.Name("X-Request-ID")!
     public static let traceparent = HTTPField.Name("traceparent")!
+    public static let forwardedFor = HTTPField.Name("X-Forwarded-For")!
 }

@@ -15,6 +15,10 @@ public struct ServiceRequestContext: RequestContext {
     public let remoteAddress: SocketAddress?
     /// Who is calling, once `AuthenticationMiddleware` has verified their access token; nil on public routes.
     public var principal: Principal?
+    /// The address of the client the request came from, for rate limits and the audit trail: for a service behind
+    /// the edge, the edge's `X-Forwarded-For` (which replaces what the client claimed); for anyone else, the peer.
+    /// Set by `RequestIDMiddleware`.
+    public var clientAddress: String
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
@@ -22,6 +26,7 @@ public struct ServiceRequestContext: RequestContext {
         self.trace = TraceContext.newTrace()
         self.remoteAddress = source.channel.remoteAddress
         self.principal = nil
+        self.clientAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
     }
 
     /// JSON API bodies of the services; the edge enforces its own, larger limit for uploads.

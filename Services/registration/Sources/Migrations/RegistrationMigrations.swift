@@ -129,6 +129,35 @@ public enum RegistrationMigrations {
                 table.column("revoked_at", .datetime)
             }
         }
+        migrator.registerMigration("v6: staff in several departments, teams") { db in
+            try db.create(table: "staff_department") { table in
+                table.column("staff_id", .text).notNull().references("staff")
+                table.column("department_id", .text).notNull().references("department").indexed()
+                table.primaryKey(["staff_id", "department_id"])
+            }
+            try db.execute(
+                sql: """
+                    INSERT INTO staff_department (staff_id, department_id)
+                    SELECT id, department_id FROM staff WHERE department_id IS NOT NULL
+                    """)
+            try db.alter(table: "staff") { table in table.drop(column: "department_id") }
+            // A team (治疗组) belongs to one department: a chief physician's group that shares its patients,
+            // triages, refers and hands over among its members.
+            try db.create(table: "team") { table in
+                table.primaryKey("id", .text)
+                table.column("department_id", .text).notNull().references("department").indexed()
+                table.column("name", .text).notNull()
+                table.column("created_at", .datetime).notNull()
+                table.column("created_by", .text).notNull()
+                table.uniqueKey(["department_id", "name"])
+            }
+            try db.create(table: "team_member") { table in
+                table.column("team_id", .text).notNull().references("team")
+                table.column("staff_id", .text).notNull().references("staff").indexed()
+                table.column("added_at", .datetime).notNull()
+                table.primaryKey(["team_id", "staff_id"])
+            }
+        }
         return migrator
     }
 }

@@ -28,14 +28,13 @@ struct AuthRoutes {
         let auth = router.group("auth")
         auth.post("sms-codes") { request, context in
             let body = try await request.decodeJSON(as: CodeRequest.self, context: context)
-            let sent = try await signIn.sendCode(to: body.phone, clientAddress: Self.clientAddress(request, context))
+            let sent = try await signIn.sendCode(to: body.phone, clientAddress: context.clientAddress)
             return EditedResponse(status: .accepted, response: sent)
         }
         auth.post("sign-in") { request, context in
             let body = try await request.decodeJSON(as: SignInRequest.self, context: context)
             let session = try await signIn.signIn(
-                phoneText: body.phone, code: body.code, context: context,
-                clientAddress: Self.clientAddress(request, context))
+                phoneText: body.phone, code: body.code, context: context)
             return EditedResponse(status: session.created ? .created : .ok, response: session)
         }
         auth.post("refresh") { request, context in
@@ -48,7 +47,7 @@ struct AuthRoutes {
             return Response(status: .noContent)
         }
         router.group("me").add(middleware: AuthenticationMiddleware(verifier: verifier))
-            .get { request, context -> Account in
+            .get { _, context -> Account in
                 let principal = try context.requireRole(.patient)
                 let database = signIn.database
                 return try await database.write { db in
@@ -59,20 +58,11 @@ struct AuthRoutes {
                     else {
                         throw Problem.notFound("The account of this token no longer exists.")
                     }
-                    try AuditTrail.record(
-                        AuditEntry(
-                            actor: principal.subject, actorRole: principal.auditRole, patientID: nil, action: .read,
-                            resourceType: "account", resourceID: principal.subject, requestID: context.requestID,
-                            clientAddress: Self.clientAddress(request, context), outcome: .success),
-                        in: db)
+                    try context.audit(principal).record(.read, "account", id: principal.subject, in: db)
                     let phone = MobileNumber(row["phone"])?.masked ?? "****"
                     return Account(id: row["id"], phone: phone, createdAt: row["created_at"])
                 }
             }
-    }
-
-    static func clientAddress(_ request: Request, _ context: ServiceRequestContext) -> String {
-        SignInService.clientAddress(context, forwardedFor: request.headers[HTTPField.Name("X-Forwarded-For")!])
     }
 }
 

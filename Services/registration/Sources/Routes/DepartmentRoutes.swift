@@ -1,11 +1,12 @@
 import Hummingbird
 import YunzhenContracts
+import YunzhenIdentity
 import YunzhenServiceKit
 
-/// `/departments`: the catalogue patients choose from. Anyone may read it; writes need the operator key.
+/// `/departments`: the catalogue patients choose from. Anyone may read it; admins write it.
 struct DepartmentRoutes {
     let store: any DepartmentStore
-    let operatorKey: OperatorKey?
+    let verifier: TokenVerifier
 
     func add(to router: Router<ServiceRequestContext>) {
         router.get("/departments") { _, _ in
@@ -18,11 +19,9 @@ struct DepartmentRoutes {
             }
             return department
         }
-        router.put("/departments/{id}") { request, context in
-            guard let operatorKey else {
-                throw Problem.forbidden("Department changes are disabled: this deployment has no YUNZHEN_OPERATOR_KEY.")
-            }
-            try operatorKey.authorize(request)
+        router.group("departments").add(middleware: AuthenticationMiddleware(verifier: verifier)).put("{id}") {
+            request, context in
+            let admin = try context.requireRole(.admin)
             let id = DepartmentID(try context.parameters.require("id"))
             let upsert = try await request.decodeJSON(as: DepartmentUpsert.self, context: context)
             do throws(DepartmentRules.Violation) {
@@ -38,7 +37,7 @@ struct DepartmentRoutes {
                 nameEn: upsert.nameEn.trimmingCharacters(in: .whitespacesAndNewlines),
                 description: upsert.description
             )
-            let created = try await store.upsert(department)
+            let created = try await store.upsert(department, audit: context.audit(admin))
             context.logger.info("department saved", metadata: ["department": "\(id)", "created": "\(created)"])
             return EditedResponse(status: created ? .created : .ok, response: department)
         }

@@ -32,27 +32,22 @@ struct IntegratorRoutes {
             let principal = try context.requireRole(.admin)
             let body = try await request.decodeJSON(as: NewIntegrator.self, context: context)
             let made = try await directory.create(
-                name: body.name, eventTypes: body.eventTypes, by: principal, context: Self.audit(request, context))
+                name: body.name, eventTypes: body.eventTypes, audit: context.audit(principal))
             return EditedResponse(status: .created, response: made)
         }
         admin.post("{id}/keys") { request, context in
             let principal = try context.requireRole(.admin)
             let body = try await request.decodeJSON(as: NewKey.self, context: context)
             let made = try await directory.addKey(
-                to: try context.parameters.require("id"), eventTypes: body.eventTypes, by: principal,
-                context: Self.audit(request, context))
+                to: try context.parameters.require("id"), eventTypes: body.eventTypes, audit: context.audit(principal))
             return EditedResponse(status: .created, response: made)
         }
-        admin.delete("{id}/keys/{key}") { request, context in
+        admin.delete("{id}/keys/{key}") { _, context in
             let principal = try context.requireRole(.admin)
             try await directory.revoke(
-                key: try context.parameters.require("key"), of: try context.parameters.require("id"), by: principal,
-                context: Self.audit(request, context))
+                key: try context.parameters.require("key"), of: try context.parameters.require("id"),
+                audit: context.audit(principal))
             return Response(status: .noContent)
         }
-    }
-
-    static func audit(_ request: Request, _ context: ServiceRequestContext) -> AuditContext {
-        AuditContext(requestID: context.requestID, clientAddress: AuthRoutes.clientAddress(request, context))
     }
 }

@@ -10,9 +10,13 @@ import YunzhenServiceKit
 /// `/me/patients`: the patients an account manages, itself and the family members it books for (就诊人). Only
 /// the account's holder reaches them: another account's patient answers 404, as if it did not exist. Lists show
 /// identity numbers and phones masked; one patient's page shows them whole. Every read and write is audited.
+///
+/// `/patients/{id}`: one patient's profile for whoever `PatientAccessPolicy` lets in: the managing account, or
+/// staff through a relationship or break-glass access.
 struct PatientRoutes {
     let database: any DatabaseWriter
     let verifier: TokenVerifier
+    var access: PatientAccess { PatientAccess(database: database, relationships: RegistrationRelationships()) }
     /// A hospital app's usual limit: enough for a family, too few to run an agency booking for strangers.
     static let maximumPerAccount = 8
 
@@ -33,26 +37,22 @@ struct PatientRoutes {
 
     func add(to router: Router<ServiceRequestContext>) {
         let group = router.group("me/patients").add(middleware: AuthenticationMiddleware(verifier: verifier))
-        group.get { request, context -> PatientList in
+        group.get { _, context -> PatientList in
             let principal = try context.requireRole(.patient)
             return try await database.write { db in
                 let rows = try Row.fetchAll(
                     db, sql: "SELECT * FROM patient WHERE account_id = ? ORDER BY created_at, id",
                     arguments: [principal.subject])
+                let audit = context.audit(principal)
                 for row in rows {
-                    try audit(principal, .read, patient: row["id"], context: context, request: request, in: db)
+                    try audit.record(.read, "patient", id: row["id"], patient: row["id"], in: db)
                 }
                 return PatientList(patients: rows.map { Self.view($0, whole: false) })
             }
         }
         group.get("{id}") { request, context -> PatientView in
-            let principal = try context.requireRole(.patient)
-            let id = try context.parameters.require("id")
-            return try await database.write { db in
-                let row = try ownPatient(id, of: principal, in: db)
-                try audit(principal, .read, patient: id, context: context, request: request, in: db)
-                return Self.view(row, whole: true)
-            }
+            _ = try context.requireRole(.patient)
+            return try await read(try context.parameters.require("id"), request: request, context: context)
         }
         group.post { request, context in
             let principal = try context.requireRole(.patient)
@@ -67,7 +67,7 @@ struct PatientRoutes {
                         .conflict, code: "too-many-patients",
                         detail: "An account manages at most \(Self.maximumPerAccount) patients.")
                 }
-                try checkConflicts(profile, account: principal.subject, except: nil, in: db)
+                try Self.checkConflicts(profile, account: principal.subject, except: nil, in: db)
                 let id = "pat_" + Secrets.randomHex(bytes: 10)
                 try db.execute(
                     sql: """
@@ -86,8 +86,8 @@ struct PatientRoutes {
                         province: profile.province, birthYear: Int(profile.birthDate.prefix(4))!,
                         sex: profile.sex.rawValue),
                     source: "/yunzhen/registration", in: db)
-                try audit(principal, .create, patient: id, context: context, request: request, in: db)
-                return Self.view(try ownPatient(id, of: principal, in: db), whole: true)
+                try context.audit(principal).record(.create, "patient", id: id, patient: id, in: db)
+                return Self.view(try Self.patient(id, in: db), whole: true)
             }
             context.logger.info(
                 "patient added", metadata: ["patient": "\(view.id)", "account": "\(principal.subject)"])
@@ -97,9 +97,9 @@ struct PatientRoutes {
             let principal = try context.requireRole(.patient)
             let id = try context.parameters.require("id")
             let profile = try Self.validate(try await request.decodeJSON(as: PatientInput.self, context: context))
-            return try await database.write { db in
-                _ = try ownPatient(id, of: principal, in: db)
-                try checkConflicts(profile, account: principal.subject, except: id, in: db)
+            return try await access.withPatient(id, .update, "patient", id: id, request: request, context: context) {
+                db, _ in
+                try Self.checkConflicts(profile, account: principal.subject, except: id, in: db)
                 try db.execute(
                     sql: """
                         UPDATE patient SET relationship = ?, name = ?, sex = ?, birth_date = ?, resident_id = ?,
@@ -110,9 +110,19 @@ struct PatientRoutes {
                         profile.relationship.rawValue, profile.name, profile.sex.rawValue, profile.birthDate,
                         profile.residentID?.value, profile.province, profile.phone?.digits, Date(), id,
                     ])
-                try audit(principal, .update, patient: id, context: context, request: request, in: db)
-                return Self.view(try ownPatient(id, of: principal, in: db), whole: true)
+                return Self.view(try Self.patient(id, in: db), whole: true)
             }
+        }
+        router.group("patients").add(middleware: AuthenticationMiddleware(verifier: verifier))
+            .get("{id}") { request, context -> PatientView in
+                try await read(try context.parameters.require("id"), request: request, context: context)
+            }
+    }
+
+    /// One patient, whole, if the caller may see them.
+    private func read(_ id: String, request: Request, context: ServiceRequestContext) async throws -> PatientView {
+        try await access.withPatient(id, .read, "patient", id: id, request: request, context: context) { db, _ in
+            Self.view(try Self.patient(id, in: db), whole: true)
         }
     }
 
@@ -126,19 +136,12 @@ struct PatientRoutes {
         }
     }
 
-    /// The patient `id` if `principal`'s account manages it; 404 otherwise, the same answer as for an id that does
-    /// not exist, so nobody learns which ids belong to others.
-    private func ownPatient(_ id: String, of principal: Principal, in db: Database) throws -> Row {
-        guard
-            let row = try Row.fetchOne(
-                db, sql: "SELECT * FROM patient WHERE id = ? AND account_id = ?", arguments: [id, principal.subject])
-        else {
-            throw Problem.notFound("You have no patient `\(id)`.")
-        }
-        return row
+    /// The row of a patient the caller was already let in to.
+    private static func patient(_ id: String, in db: Database) throws -> Row {
+        try Row.fetchOne(db, sql: "SELECT * FROM patient WHERE id = ?", arguments: [id])!
     }
 
-    private func checkConflicts(_ profile: PatientProfile, account: String, except id: String?, in db: Database) throws
+    private static func checkConflicts(_ profile: PatientProfile, account: String, except id: String?, in db: Database) throws
     {
         if profile.relationship == .self,
             try Bool.fetchOne(
@@ -162,18 +165,6 @@ struct PatientRoutes {
         }
     }
 
-    private func audit(
-        _ principal: Principal, _ action: AuditAction, patient: String, context: ServiceRequestContext,
-        request: Request, in db: Database
-    ) throws {
-        try AuditTrail.record(
-            AuditEntry(
-                actor: principal.subject, actorRole: principal.auditRole, patientID: patient, action: action,
-                resourceType: "patient", resourceID: patient, requestID: context.requestID,
-                clientAddress: AuthRoutes.clientAddress(request, context), outcome: .success),
-            in: db)
-    }
-
     static func view(_ row: Row, whole: Bool) -> PatientView {
         let residentID = (row["resident_id"] as String?).flatMap { try? ResidentID($0) }
         let phone = (row["phone"] as String?).flatMap(MobileNumber.init)
@@ -181,5 +172,19 @@ struct PatientRoutes {
             id: row["id"], relationship: row["relationship"], name: row["name"], sex: row["sex"],
             birthDate: row["birth_date"], province: row["province"],
             residentId: whole ? residentID?.value : residentID?.masked, phone: whole ? phone?.digits : phone?.masked)
+    }
+}
+
+/// Who may see a patient in registration: the account that manages them and, among staff, those the patient
+/// booked. Registration's relationship is an appointment with the staff member or a colleague of their team;
+/// appointments arrive with booking (issue 5), and until then staff reach registration's patients only through
+/// break-glass access.
+struct RegistrationRelationships: PatientRelationships {
+    func managingAccount(of patient: String, in db: Database) throws -> String? {
+        try String.fetchOne(db, sql: "SELECT account_id FROM patient WHERE id = ?", arguments: [patient])
+    }
+
+    func relationship(of staff: Principal, to patient: String, in db: Database) throws -> String? {
+        nil
     }
 }

@@ -43,28 +43,23 @@ struct IntegratorDirectory: Sendable {
         var eventTypes: [String]
     }
 
-    func create(name: String, eventTypes: [String], by admin: Principal, context: AuditContext) async throws -> NewKey {
+    func create(name: String, eventTypes: [String], audit: RequestAudit) async throws -> NewKey {
         let name = name.trimmingCharacters(in: .whitespacesAndNewlines)
         guard (1...64).contains(name.count) else { throw Self.invalid("name", "must be 1 to 64 characters") }
+        // Checked before the integrator is made, so a refused request leaves no integrator without a key behind.
+        _ = try Self.eventTypes(eventTypes)
         let id = "intg_" + Secrets.randomHex(bytes: 8)
         try await database.write { db in
             try db.execute(
                 sql: "INSERT INTO integrator (id, name, created_at, created_by) VALUES (?, ?, ?, ?)",
-                arguments: [id, name, Date(), admin.subject])
+                arguments: [id, name, Date(), audit.actor])
+            try audit.record(.create, "integrator", id: id, in: db)
         }
-        return try await addKey(to: id, eventTypes: eventTypes, by: admin, context: context)
+        return try await addKey(to: id, eventTypes: eventTypes, audit: audit)
     }
 
-    func addKey(to integrator: String, eventTypes: [String], by admin: Principal, context: AuditContext) async throws
-        -> NewKey
-    {
-        let types = Set(eventTypes)
-        guard !types.isEmpty, types.allSatisfy(EventCatalog.isKnown) else {
-            throw Self.invalid(
-                "eventTypes",
-                "must name one or more event types of the catalogue (\(EventCatalog.all.map { $0.eventType }.joined(separator: ", ")))"
-            )
-        }
+    func addKey(to integrator: String, eventTypes: [String], audit: RequestAudit) async throws -> NewKey {
+        let types = try Self.eventTypes(eventTypes)
         let keyID = Secrets.randomHex(bytes: 8)
         let secret = Secrets.randomHex(bytes: 32)
         let now = Date()
@@ -80,10 +75,9 @@ struct IntegratorDirectory: Sendable {
                     """,
                 arguments: [
                     keyID, integrator, Secrets.saltedSHA256(secret, salt: keyID), types.sorted().joined(separator: ","),
-                    now,
-                    admin.subject,
+                    now, audit.actor,
                 ])
-            try context.record(admin, .create, resource: "integrator-key", id: keyID, in: db)
+            try audit.record(.create, "integrator-key", id: keyID, in: db)
         }
         logger.notice("integrator key made", metadata: ["integrator": "\(integrator)", "key": "\(keyID)"])
         return NewKey(
@@ -92,7 +86,7 @@ struct IntegratorDirectory: Sendable {
             apiKey: "yzk_\(keyID)_\(secret)")
     }
 
-    func revoke(key: String, of integrator: String, by admin: Principal, context: AuditContext) async throws {
+    func revoke(key: String, of integrator: String, audit: RequestAudit) async throws {
         try await database.write { db in
             try db.execute(
                 sql:
@@ -101,7 +95,7 @@ struct IntegratorDirectory: Sendable {
             guard db.changesCount == 1 else {
                 throw Problem.notFound("There is no active key `\(key)` of `\(integrator)`.")
             }
-            try context.record(admin, .delete, resource: "integrator-key", id: key, in: db)
+            try audit.record(.delete, "integrator-key", id: key, in: db)
         }
         logger.notice("integrator key revoked", metadata: ["integrator": "\(integrator)", "key": "\(key)"])
     }
@@ -149,24 +143,20 @@ struct IntegratorDirectory: Sendable {
     static let invalidKey = Problem(
         .unauthorized, code: "invalid-api-key", detail: "The API key is not valid or was revoked.")
 
+    static func eventTypes(_ names: [String]) throws -> Set<String> {
+        let types = Set(names)
+        guard !types.isEmpty, types.allSatisfy(EventCatalog.isKnown) else {
+            throw Self.invalid(
+                "eventTypes",
+                "must name one or more event types of the catalogue (\(EventCatalog.all.map { $0.eventType }.joined(separator: ", ")))"
+            )
+        }
+        return types
+    }
+
     static func invalid(_ field: String, _ message: String) -> Problem {
         Problem(
             .unprocessableContent, code: "invalid-integrator", detail: "`\(field)` \(message).",
             extensions: ["field": field])
-    }
-}
-
-/// Who asked, for the audit rows of an administrative change.
-struct AuditContext: Sendable {
-    var requestID: String
-    var clientAddress: String
-
-    func record(_ actor: Principal, _ action: AuditAction, resource: String, id: String, in db: Database) throws {
-        try AuditTrail.record(
-            AuditEntry(
-                actor: actor.subject, actorRole: actor.auditRole, patientID: nil, action: action,
-                resourceType: resource,
-                resourceID: id, requestID: requestID, clientAddress: clientAddress, outcome: .success),
-            in: db)
     }
 }

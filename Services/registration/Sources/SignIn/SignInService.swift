@@ -116,7 +116,7 @@ struct SignInService: Sendable {
     /// Checks `code` against the number's latest code; on success creates the account if it is new and starts a
     /// session. The check, the attempt count and the session are one transaction.
     func signIn(
-        phoneText: String, code: String, context: ServiceRequestContext, clientAddress: String, now: Date = Date()
+        phoneText: String, code: String, context: ServiceRequestContext, now: Date = Date()
     ) async throws -> Session {
         guard let phone = MobileNumber(phoneText) else {
             throw Problem(
@@ -174,12 +174,8 @@ struct SignInService: Sendable {
                     sql: "UPDATE account SET last_sign_in_at = ? WHERE id = ?", arguments: [now, account])
                 let refresh = try startRefreshToken(
                     account: account!, family: Secrets.randomHex(bytes: 12), now: now, in: db)
-                try AuditTrail.record(
-                    AuditEntry(
-                        actor: account!, actorRole: Role.patient.rawValue, patientID: nil,
-                        action: created ? .create : .update, resourceType: "session", resourceID: nil,
-                        requestID: context.requestID, clientAddress: clientAddress, outcome: .success),
-                    in: db)
+                try context.audit(actor: account!, role: Role.patient.rawValue)
+                    .record(created ? .create : .update, "session", id: nil, in: db)
                 return .success((account!, created, refresh))
             }
         let (account, created, refresh) = try outcome.get()
@@ -187,12 +183,12 @@ struct SignInService: Sendable {
             created ? "patient account created" : "patient signed in",
             metadata: ["account": "\(account)", "phone": "\(phone)"])
         return try await session(
-            account: account, kind: .patient, roles: [.patient], refresh: refresh, created: created, now: now)
+            account: account, kind: .patient, grants: .patient, refresh: refresh, created: created, now: now)
     }
 
     /// Exchanges a refresh token for a new pair. A token that was already exchanged revokes its family.
     func refresh(_ presented: String, now: Date = Date()) async throws -> Session {
-        let outcome: Result<(account: String, kind: Principal.Kind, roles: Set<Role>, refresh: String), Problem> =
+        let outcome: Result<(account: String, kind: Principal.Kind, grants: SessionGrants, refresh: String), Problem> =
             try await database.write { db in
                 guard let (row, _) = try lookUp(presented, in: db) else { return .failure(Self.invalidRefresh) }
                 let id: String = row["id"]
@@ -217,22 +213,23 @@ struct SignInService: Sendable {
                 }
                 let account: String = row["account_id"]
                 let kind = Principal.Kind(rawValue: row["subject_kind"]) ?? .patient
-                // Staff roles are read again at each refresh, so a change (or a disabled account) takes effect
-                // within one access token's life.
-                var roles: Set<Role> = [.patient]
+                // Staff roles, departments and teams are read again at each refresh, so a change (or a disabled
+                // account) takes effect within one access token's life.
+                var grants = SessionGrants.patient
                 if kind == .staff {
-                    guard let staff = try StaffDirectory.activeRoles(of: account, in: db) else {
+                    guard let staff = try StaffDirectory.activeGrants(of: account, in: db) else {
                         try revoke(family: family, reason: "staff disabled", now: now, in: db)
                         return .failure(Self.invalidRefresh)
                     }
-                    roles = staff
+                    grants = staff
                 }
                 try db.execute(sql: "UPDATE refresh_token SET replaced_at = ? WHERE id = ?", arguments: [now, id])
                 let refresh = try startRefreshToken(account: account, kind: kind, family: family, now: now, in: db)
-                return .success((account, kind, roles, refresh))
+                return .success((account, kind, grants, refresh))
             }
-        let (account, kind, roles, refresh) = try outcome.get()
-        return try await session(account: account, kind: kind, roles: roles, refresh: refresh, created: false, now: now)
+        let (account, kind, grants, refresh) = try outcome.get()
+        return try await session(
+            account: account, kind: kind, grants: grants, refresh: refresh, created: false, now: now)
     }
 
     /// Ends the session the refresh token belongs to. Access tokens already issued stay valid until they expire
@@ -247,9 +244,11 @@ struct SignInService: Sendable {
     }
 
     func session(
-        account: String, kind: Principal.Kind, roles: Set<Role>, refresh: String, created: Bool, now: Date
+        account: String, kind: Principal.Kind, grants: SessionGrants, refresh: String, created: Bool, now: Date
     ) async throws -> Session {
-        let (token, principal) = try await issuer.issue(subject: account, kind: kind, roles: roles, now: now)
+        let (token, principal) = try await issuer.issue(
+            subject: account, kind: kind, roles: grants.roles, departments: grants.departments, teams: grants.teams,
+            now: now)
         return Session(
             accountId: account, accessToken: token, accessTokenExpiresAt: principal.expiresAt,
             refreshToken: refresh, refreshTokenExpiresAt: now.addingTimeInterval(policy.refreshTokenLifetime),
@@ -296,13 +295,15 @@ struct SignInService: Sendable {
         .tooManyRequests, code: "code-exhausted", detail: "Too many wrong tries for that code: ask for a new one.")
     static let invalidRefresh = Problem(
         .unauthorized, code: "refresh-token-invalid", detail: "The refresh token is not valid. Sign in again.")
+}
 
-    /// The client's address: the edge puts it in `X-Forwarded-For` (replacing whatever the client sent); a
-    /// request that did not come through the edge (not from this host) is judged by its own peer address.
-    static func clientAddress(_ context: ServiceRequestContext, forwardedFor: String?) -> String {
-        if context.isFromLoopback, let forwarded = forwardedFor?.split(separator: ",").first {
-            return forwarded.trimmingCharacters(in: .whitespaces)
-        }
-        return context.remoteIPAddress ?? "unknown"
-    }
+/// What a session's access tokens say of its holder beyond who they are.
+struct SessionGrants: Sendable, Equatable {
+    var roles: Set<Role>
+    var departments: Set<String> = []
+    var teams: Set<String> = []
+
+    static let patient = SessionGrants(roles: [.patient])
+    /// A staff member whose temporary password is unchanged: they may change it and nothing else.
+    static let passwordChangeOnly = SessionGrants(roles: [])
 }

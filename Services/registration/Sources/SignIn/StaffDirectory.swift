@@ -20,24 +20,6 @@ struct StaffDirectory: Sendable {
     static let maximumFailures = 5
     static let lockout: TimeInterval = 15 * 60
 
-    struct StaffView: ResponseEncodable, Equatable {
-        var id: String
-        var username: String
-        var displayName: String
-        var roles: [String]
-        var departmentId: String?
-        var mustChangePassword: Bool
-        var disabled: Bool
-    }
-
-    struct NewStaff: Decodable, Sendable {
-        var username: String
-        var displayName: String
-        var roles: [String]
-        var departmentId: String?
-        var temporaryPassword: String
-    }
-
     struct StaffSession: ResponseEncodable, Equatable {
         var session: SignInService.Session
         var mustChangePassword: Bool
@@ -45,9 +27,7 @@ struct StaffDirectory: Sendable {
 
     // MARK: Sign-in
 
-    func signIn(username: String, password: String, context: ServiceRequestContext, clientAddress: String)
-        async throws -> StaffSession
-    {
+    func signIn(username: String, password: String, context: ServiceRequestContext) async throws -> StaffSession {
         let now = Date()
         let row = try await database.read { db in
             try Row.fetchOne(
@@ -64,10 +44,8 @@ struct StaffDirectory: Sendable {
             throw Self.locked(until: lockedUntil, now: now)
         }
         let matches = await Self.verify(password, hash: row["password_hash"])
-        let storedRoles = Self.roles(row["roles"])
-        let mustChangePassword: Bool = row["must_change_password"]
-        let outcome: Result<(refresh: String, roles: Set<Role>, mustChange: Bool), Problem> = try await database.write {
-            db in
+        let outcome: Result<(refresh: String, grants: SessionGrants, mustChange: Bool), Problem> = try await database
+            .write { db in
             guard matches else {
                 let failures =
                     (try Int.fetchOne(db, sql: "SELECT failed_attempts FROM staff WHERE id = ?", arguments: [id]) ?? 0)
@@ -77,9 +55,8 @@ struct StaffDirectory: Sendable {
                     try db.execute(
                         sql: "UPDATE staff SET failed_attempts = 0, locked_until = ? WHERE id = ?",
                         arguments: [until, id])
-                    try audit(
-                        id, role: "staff", action: .update, resource: "staff-lockout", outcome: .denied, context,
-                        clientAddress, db)
+                    try context.audit(actor: id, role: "staff").record(
+                        .update, "staff-lockout", id: id, outcome: .denied, in: db)
                     return .failure(Self.locked(until: until, now: now))
                 }
                 try db.execute(sql: "UPDATE staff SET failed_attempts = ? WHERE id = ?", arguments: [failures, id])
@@ -87,26 +64,25 @@ struct StaffDirectory: Sendable {
             }
             try db.execute(
                 sql: "UPDATE staff SET failed_attempts = 0, locked_until = NULL WHERE id = ?", arguments: [id])
-            // Until the temporary password is replaced, the token carries no role: it can change the password and
-            // nothing else.
-            let roles = mustChangePassword ? [] : storedRoles
+            guard let (grants, mustChange) = try Self.grants(of: id, in: db) else {
+                return .failure(Self.invalidCredentials)
+            }
             let refresh = try signIn.startRefreshToken(
                 account: id, kind: .staff, family: Secrets.randomHex(bytes: 12), now: now, in: db)
-            try audit(
-                id, role: roles.map(\.rawValue).sorted().joined(separator: ","), action: .create, resource: "session",
-                outcome: .success, context, clientAddress, db)
-            return .success((refresh, roles, mustChangePassword))
+            try context.audit(actor: id, role: grants.roles.map(\.rawValue).sorted().joined(separator: ","))
+                .record(.create, "session", id: id, in: db)
+            return .success((refresh, grants, mustChange))
         }
-        let (refresh, roles, mustChange) = try outcome.get()
+        let (refresh, grants, mustChange) = try outcome.get()
         logger.info("staff signed in", metadata: ["staff": "\(id)"])
         let session = try await signIn.session(
-            account: id, kind: .staff, roles: roles, refresh: refresh, created: false, now: now)
+            account: id, kind: .staff, grants: grants, refresh: refresh, created: false, now: now)
         return StaffSession(session: session, mustChangePassword: mustChange)
     }
 
     /// Changes the signed-in staff member's password; every session of theirs ends (sign in again).
     func changePassword(
-        of principal: Principal, current: String, new: String, context: ServiceRequestContext, clientAddress: String
+        of principal: Principal, current: String, new: String, context: ServiceRequestContext
     ) async throws {
         guard principal.kind == .staff else {
             throw Problem(.forbidden, code: "staff-only", detail: "Only staff accounts have passwords.")
@@ -136,110 +112,30 @@ struct StaffDirectory: Sendable {
                 sql:
                     "UPDATE refresh_token SET revoked_at = ?, revoked_reason = 'password changed' WHERE account_id = ? AND revoked_at IS NULL",
                 arguments: [Date(), principal.subject])
-            try audit(
-                principal.subject, role: principal.auditRole, action: .update, resource: "staff-password",
-                outcome: .success, context, clientAddress, db)
+            try context.audit(principal).record(.update, "staff-password", id: principal.subject, in: db)
         }
         logger.info("staff password changed", metadata: ["staff": "\(principal.subject)"])
     }
 
-    // MARK: Administration
-
-    func create(_ input: NewStaff, by admin: Principal, context: ServiceRequestContext, clientAddress: String)
-        async throws -> StaffView
-    {
-        let username = input.username.lowercased()
-        guard username.wholeMatch(of: /[a-z][a-z0-9._-]{2,31}/) != nil else {
-            throw Self.invalid("username", "must be 3 to 32 of a-z 0-9 . _ -, starting with a letter")
-        }
-        let displayName = input.displayName.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard (1...30).contains(displayName.count) else {
-            throw Self.invalid("displayName", "must be 1 to 30 characters")
-        }
-        let roles = input.roles.compactMap(Role.init(rawValue:))
-        guard !roles.isEmpty, roles.count == input.roles.count, Set(roles).isSubset(of: Role.staffRoles) else {
-            throw Self.invalid(
-                "roles", "must be one or more of \(Role.staffRoles.map(\.rawValue).sorted().joined(separator: ", "))")
-        }
-        do {
-            try Self.checkPolicy(input.temporaryPassword, username: username)
-        } catch let problem as Problem {
-            throw Self.invalid("temporaryPassword", problem.detail)
-        }
-        let hash = await Self.hash(input.temporaryPassword, cost: bcryptCost)
-        let id = "staff_" + Secrets.randomHex(bytes: 8)
-        try await database.write { db in
-            if let department = input.departmentId,
-                try Bool.fetchOne(
-                    db, sql: "SELECT EXISTS (SELECT 1 FROM department WHERE id = ?)", arguments: [department]) != true
-            {
-                throw Self.invalid("departmentId", "names no department")
-            }
-            if try Bool.fetchOne(
-                db, sql: "SELECT EXISTS (SELECT 1 FROM staff WHERE username = ?)", arguments: [username]) == true
-            {
-                throw Problem(.conflict, code: "username-taken", detail: "The username `\(username)` is taken.")
-            }
-            try db.execute(
-                sql: """
-                    INSERT INTO staff (id, username, display_name, roles, department_id, password_hash,
-                        must_change_password, created_at, created_by)
-                    VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)
-                    """,
-                arguments: [
-                    id, username, displayName, roles.map(\.rawValue).sorted().joined(separator: ","),
-                    input.departmentId,
-                    hash, Date(), admin.subject,
-                ])
-            try audit(
-                admin.subject, role: admin.auditRole, action: .create, resource: "staff", resourceID: id,
-                outcome: .success, context, clientAddress, db)
-        }
-        logger.notice(
-            "staff created",
-            metadata: ["staff": "\(id)", "by": "\(admin.subject)", "roles": "\(roles.map(\.rawValue))"])
-        return try await database.read { db in
-            try Self.view(try Row.fetchOne(db, sql: "SELECT * FROM staff WHERE id = ?", arguments: [id])!)
-        }
+    /// What an enabled staff member's tokens carry (nothing while a temporary password is unchanged), or nil when
+    /// there is no such enabled staff member.
+    static func activeGrants(of id: String, in db: Database) throws -> SessionGrants? {
+        try grants(of: id, in: db)?.grants
     }
 
-    func list() async throws -> [StaffView] {
-        try await database.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM staff ORDER BY username").map(Self.view)
-        }
-    }
-
-    /// Creates the first admin (`admin`, with `password` to be changed at first sign-in) when no admin exists:
-    /// how a new deployment gets its first staff account. Does nothing once there is an admin. Runs at start-up,
-    /// before the service listens, so the account exists by the time the service reports ready.
-    func bootstrapAdmin(password: String) throws -> Bool {
-        try Self.checkPolicy(password, username: "admin")
-        return try database.write { db in
-            let admins = try String.fetchAll(db, sql: "SELECT roles FROM staff WHERE disabled_at IS NULL")
-                .filter { Self.roles($0).contains(.admin) }
-            guard admins.isEmpty else { return false }
-            try db.execute(
-                sql: """
-                    INSERT INTO staff (id, username, display_name, roles, password_hash, must_change_password,
-                        created_at, created_by)
-                    VALUES (?, 'admin', '管理员', 'admin', ?, 1, ?, 'bootstrap')
-                    """,
-                arguments: [
-                    "staff_" + Secrets.randomHex(bytes: 8), Bcrypt.hash(password, cost: bcryptCost), Date(),
-                ])
-            return true
-        }
-    }
-
-    /// The roles an enabled staff member's token carries (none while a temporary password is unchanged), or nil
-    /// when there is no such enabled staff member.
-    static func activeRoles(of id: String, in db: Database) throws -> Set<Role>? {
+    private static func grants(of id: String, in db: Database) throws -> (grants: SessionGrants, mustChange: Bool)? {
         guard
             let row = try Row.fetchOne(
                 db, sql: "SELECT roles, must_change_password FROM staff WHERE id = ? AND disabled_at IS NULL",
                 arguments: [id])
         else { return nil }
-        return (row["must_change_password"] as Bool) ? [] : roles(row["roles"])
+        // Until the temporary password is replaced, the token carries no role: it can change the password and
+        // nothing else.
+        if row["must_change_password"] as Bool { return (.passwordChangeOnly, true) }
+        let departments = try String.fetchSet(
+            db, sql: "SELECT department_id FROM staff_department WHERE staff_id = ?", arguments: [id])
+        let teams = try String.fetchSet(db, sql: "SELECT team_id FROM team_member WHERE staff_id = ?", arguments: [id])
+        return (SessionGrants(roles: roles(row["roles"]), departments: departments, teams: teams), false)
     }
 
     // MARK: Rules and helpers
@@ -264,13 +160,6 @@ struct StaffDirectory: Sendable {
 
     static func roles(_ text: String) -> Set<Role> {
         Set(text.split(separator: ",").compactMap { Role(rawValue: String($0)) })
-    }
-
-    static func view(_ row: Row) -> StaffView {
-        StaffView(
-            id: row["id"], username: row["username"], displayName: row["display_name"],
-            roles: Self.roles(row["roles"]).map(\.rawValue).sorted(), departmentId: row["department_id"],
-            mustChangePassword: row["must_change_password"], disabled: (row["disabled_at"] as Date?) != nil)
     }
 
     static let invalidCredentials = Problem(
@@ -303,22 +192,9 @@ struct StaffDirectory: Sendable {
         await offPool { Bcrypt.verify(password, hash: hash) }
     }
 
-    private static func offPool<Value: Sendable>(_ work: @escaping @Sendable () -> Value) async -> Value {
+    static func offPool<Value: Sendable>(_ work: @escaping @Sendable () -> Value) async -> Value {
         await withCheckedContinuation { continuation in
             DispatchQueue.global(qos: .userInitiated).async { continuation.resume(returning: work()) }
         }
-    }
-
-    private func audit(
-        _ actor: String, role: String, action: AuditAction, resource: String, resourceID: String? = nil,
-        outcome: AuditOutcome,
-        _ context: ServiceRequestContext, _ clientAddress: String, _ db: Database
-    ) throws {
-        try AuditTrail.record(
-            AuditEntry(
-                actor: actor, actorRole: role, patientID: nil, action: action, resourceType: resource,
-                resourceID: resourceID ?? actor, requestID: context.requestID, clientAddress: clientAddress,
-                outcome: outcome),
-            in: db)
     }
 }

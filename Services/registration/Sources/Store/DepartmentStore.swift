@@ -2,13 +2,15 @@ import Foundation
 import GRDB
 import YunzhenContracts
 import YunzhenMessaging
+import YunzhenServiceKit
 
 /// What the department routes need from storage.
 protocol DepartmentStore: Sendable {
     func all() async throws -> [Department]
     func department(_ id: DepartmentID) async throws -> Department?
-    /// Creates or replaces the department and publishes `DepartmentSaved`; returns true when it was created.
-    func upsert(_ department: Department) async throws -> Bool
+    /// Creates or replaces the department, publishes `DepartmentSaved` and records the change in the audit trail;
+    /// returns true when it was created.
+    func upsert(_ department: Department, audit: RequestAudit) async throws -> Bool
 }
 
 /// Departments in registration's SQLite database.
@@ -25,7 +27,7 @@ struct SQLiteDepartmentStore: DepartmentStore {
         try await writer.read { db in try DepartmentRow.fetchOne(db, key: id.rawValue)?.department }
     }
 
-    func upsert(_ department: Department) async throws -> Bool {
+    func upsert(_ department: Department, audit: RequestAudit) async throws -> Bool {
         try await writer.write { db in
             let now = Date()
             let created: Bool
@@ -44,6 +46,7 @@ struct SQLiteDepartmentStore: DepartmentStore {
                 source: "/yunzhen/registration",
                 in: db
             )
+            try audit.record(created ? .create : .update, "department", id: department.id.rawValue, in: db)
             return created
         }
     }
