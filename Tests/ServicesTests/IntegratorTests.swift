@@ -88,9 +88,14 @@ import YunzhenStorage
         }
         let trail = try await database.writer.read { db in try AuditTrail.page(AuditQuery(actor: "staff_admin"), in: db)
         }
-        #expect(trail.map { "\($0.action) \($0.resourceType)" } == ["create integrator", "create integrator-key", "delete integrator-key"])
+        #expect(
+            trail.map { "\($0.action) \($0.resourceType)" } == [
+                "create integrator", "create integrator-key", "delete integrator-key",
+            ])
         // The refused request (an unknown event type) left no integrator behind.
-        let integrators = try await database.writer.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM integrator") }
+        let integrators = try await database.writer.read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM integrator")
+        }
         #expect(integrators == 1)
     }
 }

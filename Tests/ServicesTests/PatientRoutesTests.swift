@@ -173,7 +173,8 @@ import YunzhenStorage
             let allowed = try await client.execute(uri: "/patients/\(id)", method: .get, headers: glass)
             #expect(allowed.status == .ok)
             #expect(try Self.body(allowed)["residentId"] as? String == "11010519491231002X")
-            let rows = try await database.writer.read { db in try AuditTrail.page(AuditQuery(actor: "staff_1"), in: db) }
+            let rows = try await database.writer.read { db in try AuditTrail.page(AuditQuery(actor: "staff_1"), in: db)
+            }
             #expect(rows.map(\.outcome) == ["denied", "success"])
             #expect(rows.last?.breakGlassReason == "夜间急诊：患者昏迷，需核实身份")
         }

@@ -39,7 +39,8 @@ import YunzhenStorage
                 client, "admin", temporary: Staff.firstPassword, new: "Xueye-Admin-77")
             for department in ["hematology", "fever-clinic"] {
                 let saved = try await send(
-                    client, .put, "/departments/\(department)", ["name": "科室", "nameEn": department, "description": ""],
+                    client, .put, "/departments/\(department)",
+                    ["name": "科室", "nameEn": department, "description": ""],
                     token: admin.access)
                 #expect(saved.status == .created)
             }
@@ -163,7 +164,8 @@ import YunzhenStorage
             let own = try await Self.send(client, .post, "/admin/staff/\(adminID)/disable", token: admin)
             #expect(try Staff.problemCode(own) == "own-account")
             let demote = try await Self.send(
-                client, .put, "/admin/staff/\(adminID)", ["displayName": "管理员", "roles": ["doctor"], "departmentIds": []],
+                client, .put, "/admin/staff/\(adminID)",
+                ["displayName": "管理员", "roles": ["doctor"], "departmentIds": []],
                 token: admin)
             #expect(try Staff.problemCode(demote) == "own-account")
             // The operator's tool acts as an admin too: it may not remove the last one either.

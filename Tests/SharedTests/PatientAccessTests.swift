@@ -51,7 +51,12 @@ import YunzhenStorage
 
     /// Runs `body` against `GET /patients/{id}/name` of a router that uses `PatientAccess`.
     static func withService(
-        _ body: @escaping @Sendable (ServiceDatabase, @escaping @Sendable (String, Principal.Kind, Set<Role>, Set<String>, String, String?) async throws -> Outcome) async throws -> Void
+        _ body:
+            @escaping @Sendable (
+                ServiceDatabase,
+                @escaping @Sendable (String, Principal.Kind, Set<Role>, Set<String>, String, String?) async throws ->
+                    Outcome
+            ) async throws -> Void
     ) async throws {
         let database = try ServiceDatabase.inMemory(migrator: migrator)
         let key = try SigningKey.generate(keyID: "k1")
@@ -62,8 +67,9 @@ import YunzhenStorage
         router.group("patients").add(middleware: AuthenticationMiddleware(verifier: verifier))
             .get("{id}/name") { request, context -> String in
                 let id = try context.parameters.require("id")
-                return try await access.withPatient(id, .read, "patient-name", id: id, request: request, context: context)
-                { db, basis in
+                return try await access.withPatient(
+                    id, .read, "patient-name", id: id, request: request, context: context
+                ) { db, basis in
                     let name = try String.fetchOne(db, sql: "SELECT name FROM patient WHERE id = ?", arguments: [id])!
                     return "\(name) \(basis)"
                 }
@@ -75,7 +81,8 @@ import YunzhenStorage
                 let (token, _) = try await issuer.issue(subject: subject, kind: kind, roles: roles, teams: teams)
                 var headers: HTTPFields = [.authorization: "Bearer \(token)"]
                 if let reason { headers[BreakGlass.header] = reason }
-                let response = try await client.execute(uri: "/patients/\(patient)/name", method: .get, headers: headers)
+                let response = try await client.execute(
+                    uri: "/patients/\(patient)/name", method: .get, headers: headers)
                 return Outcome(status: response.status, body: String(buffer: response.body))
             }
         }
@@ -144,7 +151,10 @@ import YunzhenStorage
             let admin = try await get("staff_admin", .staff, [.admin, .scheduler], [], "pat_2", encoded)
             #expect(admin.status == .forbidden && admin.body.contains("break-glass-not-allowed"))
             // A reason must say something, on one line.
-            for bad in ["", "%20%20", "ab", "%E6%80%A5%0A%E8%AF%8A%E6%8A%A2%E6%95%91", "%ZZ", String(repeating: "x", count: 501)] {
+            for bad in [
+                "", "%20%20", "ab", "%E6%80%A5%0A%E8%AF%8A%E6%8A%A2%E6%95%91", "%ZZ",
+                String(repeating: "x", count: 501),
+            ] {
                 let refused = try await get("staff_li", .staff, [.doctor], [], "pat_2", bad)
                 #expect(refused.status == .badRequest, "\(bad)")
                 #expect(refused.body.contains("invalid-break-glass-reason"), "\(bad)")

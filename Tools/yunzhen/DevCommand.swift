@@ -154,7 +154,8 @@ enum SigningKeyFile {
         let file = dataRoot.appendingPathComponent("auth-signing.key")
         guard let text = try? String(contentsOf: file, encoding: .utf8) else {
             throw ValidationError(
-                "No signing key: \(file.path) is missing. Pass --data of a `yunzhen dev` run, or set YUNZHEN_AUTH_SIGNING_KEY.")
+                "No signing key: \(file.path) is missing. Pass --data of a `yunzhen dev` run, or set YUNZHEN_AUTH_SIGNING_KEY."
+            )
         }
         return try SigningKey(configuration: text.trimmingCharacters(in: .whitespacesAndNewlines))
     }

@@ -91,7 +91,8 @@ struct Seeder {
         var teams = try await decode(TeamList.self, send("GET", "registration/admin/teams", expect: [200]))
             .teams
         var teamsCreated = 0
-        for team in seeds.teams where !teams.contains(where: { $0.departmentId == team.departmentId && $0.name == team.name }) {
+        for team in seeds.teams
+        where !teams.contains(where: { $0.departmentId == team.departmentId && $0.name == team.name }) {
             let response = try await send(
                 "POST", "registration/admin/teams", ["departmentId": team.departmentId, "name": team.name],
                 expect: [201], what: "team \(team.name)")
@@ -106,7 +107,8 @@ struct Seeder {
                 id = found.id
                 _ = try await send(
                     "PUT", "registration/admin/staff/\(id)",
-                    StaffUpdate(displayName: member.displayName, roles: member.roles, departmentIds: member.departmentIds),
+                    StaffUpdate(
+                        displayName: member.displayName, roles: member.roles, departmentIds: member.departmentIds),
                     expect: [200], what: "staff \(member.username)")
             } else {
                 let password = "Demo-\(Secrets.randomHex(bytes: 5))-9"
@@ -120,7 +122,8 @@ struct Seeder {
                 passwords.append((member.username, password))
             }
             for name in member.teams ?? [] {
-                guard let team = teams.first(where: { $0.name == name && member.departmentIds.contains($0.departmentId) })
+                guard
+                    let team = teams.first(where: { $0.name == name && member.departmentIds.contains($0.departmentId) })
                 else {
                     throw Failure(description: "staff \(member.username): no team \(name) in their departments")
                 }
@@ -151,7 +154,8 @@ struct Seeder {
     private func record(_ passwords: [(String, String)], in dataRoot: URL?) throws {
         let lines = passwords.map { "\($0.0)\t\($0.1)" }.joined(separator: "\n") + "\n"
         guard let dataRoot else {
-            print("new demo staff (username, temporary password; change it at first sign-in):\n\(lines)", terminator: "")
+            print(
+                "new demo staff (username, temporary password; change it at first sign-in):\n\(lines)", terminator: "")
             return
         }
         let file = dataRoot.appendingPathComponent("demo-staff.txt")
@@ -190,7 +194,8 @@ struct Seeder {
         guard expect.contains(response.status) else {
             throw Failure(
                 description:
-                    "\(what ?? "\(method) \(path)"): \(response.status) \(String(decoding: response.body, as: UTF8.self))")
+                    "\(what ?? "\(method) \(path)"): \(response.status) \(String(decoding: response.body, as: UTF8.self))"
+            )
         }
         return response
     }

@@ -141,7 +141,8 @@ struct PatientRoutes {
         try Row.fetchOne(db, sql: "SELECT * FROM patient WHERE id = ?", arguments: [id])!
     }
 
-    private static func checkConflicts(_ profile: PatientProfile, account: String, except id: String?, in db: Database) throws
+    private static func checkConflicts(_ profile: PatientProfile, account: String, except id: String?, in db: Database)
+        throws
     {
         if profile.relationship == .self,
             try Bool.fetchOne(

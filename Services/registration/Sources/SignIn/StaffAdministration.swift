@@ -101,7 +101,9 @@ struct StaffAdministration: Sendable {
 
     func list() async throws -> [StaffView] {
         try await database.read { db in
-            try String.fetchAll(db, sql: "SELECT id FROM staff ORDER BY username").compactMap { try Self.view($0, in: db) }
+            try String.fetchAll(db, sql: "SELECT id FROM staff ORDER BY username").compactMap {
+                try Self.view($0, in: db)
+            }
         }
     }
 
@@ -140,7 +142,8 @@ struct StaffAdministration: Sendable {
             if disabled {
                 try Self.keepAnAdmin(besides: id, audit: audit, in: db)
                 try db.execute(
-                    sql: "UPDATE staff SET disabled_at = coalesce(disabled_at, ?) WHERE id = ?", arguments: [Date(), id])
+                    sql: "UPDATE staff SET disabled_at = coalesce(disabled_at, ?) WHERE id = ?",
+                    arguments: [Date(), id])
                 try Self.endSessions(of: id, reason: "staff disabled", in: db)
             } else {
                 try db.execute(sql: "UPDATE staff SET disabled_at = NULL WHERE id = ?", arguments: [id])
@@ -148,7 +151,8 @@ struct StaffAdministration: Sendable {
             try audit.record(.update, disabled ? "staff-disabled" : "staff-enabled", id: id, in: db)
             return try Self.view(id, in: db)!
         }
-        logger.notice(disabled ? "staff disabled" : "staff enabled", metadata: ["staff": "\(id)", "by": "\(audit.actor)"])
+        logger.notice(
+            disabled ? "staff disabled" : "staff enabled", metadata: ["staff": "\(id)", "by": "\(audit.actor)"])
         return view
     }
 

@@ -44,35 +44,37 @@ struct StaffDirectory: Sendable {
             throw Self.locked(until: lockedUntil, now: now)
         }
         let matches = await Self.verify(password, hash: row["password_hash"])
-        let outcome: Result<(refresh: String, grants: SessionGrants, mustChange: Bool), Problem> = try await database
+        let outcome: Result<(refresh: String, grants: SessionGrants, mustChange: Bool), Problem> =
+            try await database
             .write { db in
-            guard matches else {
-                let failures =
-                    (try Int.fetchOne(db, sql: "SELECT failed_attempts FROM staff WHERE id = ?", arguments: [id]) ?? 0)
-                    + 1
-                if failures >= Self.maximumFailures {
-                    let until = now.addingTimeInterval(Self.lockout)
-                    try db.execute(
-                        sql: "UPDATE staff SET failed_attempts = 0, locked_until = ? WHERE id = ?",
-                        arguments: [until, id])
-                    try context.audit(actor: id, role: "staff").record(
-                        .update, "staff-lockout", id: id, outcome: .denied, in: db)
-                    return .failure(Self.locked(until: until, now: now))
+                guard matches else {
+                    let failures =
+                        (try Int.fetchOne(db, sql: "SELECT failed_attempts FROM staff WHERE id = ?", arguments: [id])
+                            ?? 0)
+                        + 1
+                    if failures >= Self.maximumFailures {
+                        let until = now.addingTimeInterval(Self.lockout)
+                        try db.execute(
+                            sql: "UPDATE staff SET failed_attempts = 0, locked_until = ? WHERE id = ?",
+                            arguments: [until, id])
+                        try context.audit(actor: id, role: "staff").record(
+                            .update, "staff-lockout", id: id, outcome: .denied, in: db)
+                        return .failure(Self.locked(until: until, now: now))
+                    }
+                    try db.execute(sql: "UPDATE staff SET failed_attempts = ? WHERE id = ?", arguments: [failures, id])
+                    return .failure(Self.invalidCredentials)
                 }
-                try db.execute(sql: "UPDATE staff SET failed_attempts = ? WHERE id = ?", arguments: [failures, id])
-                return .failure(Self.invalidCredentials)
+                try db.execute(
+                    sql: "UPDATE staff SET failed_attempts = 0, locked_until = NULL WHERE id = ?", arguments: [id])
+                guard let (grants, mustChange) = try Self.grants(of: id, in: db) else {
+                    return .failure(Self.invalidCredentials)
+                }
+                let refresh = try signIn.startRefreshToken(
+                    account: id, kind: .staff, family: Secrets.randomHex(bytes: 12), now: now, in: db)
+                try context.audit(actor: id, role: grants.roles.map(\.rawValue).sorted().joined(separator: ","))
+                    .record(.create, "session", id: id, in: db)
+                return .success((refresh, grants, mustChange))
             }
-            try db.execute(
-                sql: "UPDATE staff SET failed_attempts = 0, locked_until = NULL WHERE id = ?", arguments: [id])
-            guard let (grants, mustChange) = try Self.grants(of: id, in: db) else {
-                return .failure(Self.invalidCredentials)
-            }
-            let refresh = try signIn.startRefreshToken(
-                account: id, kind: .staff, family: Secrets.randomHex(bytes: 12), now: now, in: db)
-            try context.audit(actor: id, role: grants.roles.map(\.rawValue).sorted().joined(separator: ","))
-                .record(.create, "session", id: id, in: db)
-            return .success((refresh, grants, mustChange))
-        }
         let (refresh, grants, mustChange) = try outcome.get()
         logger.info("staff signed in", metadata: ["staff": "\(id)"])
         let session = try await signIn.session(
