@@ -71,9 +71,12 @@ import YunzhenTesting
     }
 
     @Test func bodyOverTheLimitIs413() async throws {
+        let headers = try await Self.signedIn()
         try await Self.withEdge { client in
             let body = ByteBuffer(repeating: UInt8(ascii: "a"), count: 2048)
-            try await client.execute(uri: "/api/registration/departments/x", method: .put, body: body) {
+            try await client.execute(
+                uri: "/api/registration/departments/x", method: .put, headers: headers, body: body
+            ) {
                 response throws in
                 #expect(response.status == .contentTooLarge)
                 #expect(try Self.problem(response).detail.contains("1024"))
