@@ -3,6 +3,15 @@ public enum EventCatalog {
     public static let all: [any IntegrationEvent.Type] = [
         DepartmentSaved.self,
         PatientRegistered.self,
+        AppointmentBooked.self,
+        AppointmentConfirmed.self,
+        AppointmentCancelled.self,
+        AppointmentCheckedIn.self,
+        AppointmentCompleted.self,
+        AppointmentNoShow.self,
+        SessionStopped.self,
+        PaymentSucceeded.self,
+        PaymentRefunded.self,
     ]
 
     public static func isKnown(_ type: String) -> Bool {

@@ -37,6 +37,23 @@ import YunzhenTesting
         for path in protected { #expect(try Self.access(path) == .signedIn, "\(path)") }
         // Reading the catalogue is public; writing it is not.
         #expect(try Self.access("/api/registration/departments/hematology", .put) == .signedIn)
+        for path in [
+            "/api/registration/doctors", "/api/registration/doctors/wang-jian",
+            "/api/registration/doctors/wang-jian/photo",
+            "/api/registration/sessions?from=2026-12-01", "/api/registration/sessions/ses_1",
+            "/api/registration/sandbox-pay/pay/ord_1",
+        ] {
+            #expect(try Self.access(path) == .open, "\(path)")
+        }
+        #expect(try Self.access("/api/registration/payments/notify", .post) == .open)
+        for (path, method) in [
+            ("/api/registration/doctors/wang-jian/photo", HTTPRequest.Method.put),
+            ("/api/registration/sessions", .post), ("/api/registration/sessions/ses_1/stop", .post),
+            ("/api/registration/sandbox-pay/api/orders", .post), ("/api/registration/payments/notify", .get),
+            ("/api/registration/appointments", .post),
+        ] {
+            #expect(try Self.access(path, method) == .signedIn, "\(method) \(path)")
+        }
     }
 
     @Test func aBucketAllowsItsRateAndRefills() {

@@ -241,11 +241,10 @@ import YunzhenStorage
         let router = Router()
         router.post("/messages") { request, _ -> Response in
             let body = try await request.body.collect(upTo: 64 * 1024)
-            let timestamp = request.headers[HTTPField.Name("X-Yunzhen-Timestamp")!] ?? ""
-            let expected = HTTPSMSGateway.signature(
-                timestamp: timestamp, body: Array(buffer: body), secret: SymmetricKey(data: Array(Self.secret.utf8)))
-            guard request.headers[HTTPField.Name("X-Yunzhen-Signature")!] == expected,
-                request.headers[HTTPField.Name("X-Yunzhen-Key-Id")!] == "hospital-1"
+            let signing = MessageSigning(keyID: "hospital-1", secret: Self.secret)
+            guard
+                (try? signing.verify(
+                    body: Array(buffer: body), header: { request.headers[HTTPField.Name($0)!] })) != nil
             else {
                 return Response(status: .unauthorized, body: .init(byteBuffer: ByteBuffer(string: "bad signature")))
             }
@@ -266,8 +265,8 @@ import YunzhenStorage
                 defer { callout.shutdown() }
                 func gateway(secret: String = Self.secret) -> HTTPSMSGateway {
                     HTTPSMSGateway(
-                        client: callout, url: "http://127.0.0.1:\(client.port!)/messages", keyID: "hospital-1",
-                        secret: SymmetricKey(data: Array(secret.utf8)), timeout: .milliseconds(500))
+                        client: callout, url: "http://127.0.0.1:\(client.port!)/messages",
+                        signing: MessageSigning(keyID: "hospital-1", secret: secret), timeout: .milliseconds(500))
                 }
                 func message(_ to: String) -> SMSMessage {
                     SMSMessage(to: to, template: "SIGN_IN_CODE", parameters: ["code": "123456"], text: "…")

@@ -4,7 +4,7 @@ import Synchronization
 import YunzhenContracts
 
 /// Which public requests need a signed-in caller. Everything does, except an explicit list: signing in, the
-/// public catalogue, and the API documents. Unknown means protected, so a new route is never public by accident.
+/// public catalogue, the payment provider's notifications, and the API documents. Unknown means protected, so a new route is never public by accident.
 /// The edge checks the token before proxying (a request without one costs a service nothing); each service checks
 /// it again, since a process on the host can reach a service directly.
 enum EdgeAccess: Equatable {
@@ -26,10 +26,19 @@ enum EdgeAccess: Equatable {
                 ["auth", "integrator", "token"]:
                 return method == .post ? .signIn : .open
             case ["auth", "refresh"], ["auth", "sign-out"]: return .open
-            // Reading the catalogue is public; writing it is for admins.
-            case ["departments"],
-                _ where segments.count == 2 && segments[0] == "departments":
+            // Reading the catalogue (departments, doctors and their photos, sessions) is public; writing it is not.
+            case ["departments"], ["doctors"], ["sessions"],
+                _ where segments.count == 2 && ["departments", "doctors", "sessions"].contains(segments[0]),
+                _ where segments.count == 3 && segments[0] == "doctors" && segments[2] == "photo":
                 return method == .get || method == .head ? .open : .signedIn
+            // FHIR views of sessions and their places hold no patient data.
+            case _ where segments.count >= 2 && segments[0] == "fhir" && ["Schedule", "Slot"].contains(segments[1]):
+                return method == .get || method == .head ? .open : .signedIn
+            // The payment provider calls with its own signature, which registration checks.
+            case ["payments", "notify"]: return method == .post ? .open : .signedIn
+            // The sandbox provider's cashier page, opened by the patient's browser (development only: registration
+            // has no such route in production).
+            case _ where segments.count == 3 && segments[0] == "sandbox-pay" && segments[1] == "pay": return .open
             default: return .signedIn
             }
         case .reports, .consult, .followup, .screening:

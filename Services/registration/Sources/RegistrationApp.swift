@@ -16,6 +16,8 @@ public func buildApplication(configuration: RegistrationConfiguration, logger: L
 {
     let warnings = HealthWarnings()
     let identity = await RegistrationIdentity.make(configuration: configuration, logger: logger)
+    let booking = try BookingSetup.make(
+        configuration: configuration, client: CalloutClient(logger: logger), logger: logger)
     return try ServiceApplication.makeDomainService(
         .registration,
         dataDirectory: configuration.dataDirectory,
@@ -26,8 +28,15 @@ public func buildApplication(configuration: RegistrationConfiguration, logger: L
             // The one writer of the registration topic; a second registration process fails here, naming the lock.
             let topic = try TopicWriter.open(
                 directory: configuration.topicDirectory, topic: "registration", logger: logger)
-            let services: [any Service] = [
+            let appointments = Appointments(
+                database: database.writer, policy: booking.policy, gateway: booking.gateway.name)
+            var services: [any Service] = [
                 OutboxRelay(database: database.writer, writer: topic, logger: logger),
+                BookingWorker(
+                    ledger: PaymentLedger(
+                        database: database.writer, gateway: booking.gateway, appointments: appointments,
+                        logger: logger),
+                    interval: .seconds(1)),
                 RetentionService(
                     topic: "registration",
                     topicDirectory: configuration.topicDirectory,
@@ -44,10 +53,11 @@ public func buildApplication(configuration: RegistrationConfiguration, logger: L
                         "created the first admin account `admin`; it must choose a new password at first sign-in")
                 }
             }
+            if let sandbox = booking.sandbox { services.append(sandbox) }
             return services
         },
         router: { database in
-            buildRouter(database: database, identity: identity, warnings: warnings)
+            buildRouter(database: database, identity: identity, booking: booking, warnings: warnings)
         }
     )
 }
@@ -56,6 +66,7 @@ public func buildApplication(configuration: RegistrationConfiguration, logger: L
 public func buildRouter(
     database: ServiceDatabase,
     identity: RegistrationIdentity,
+    booking: BookingSetup = .unreachableGateway(),
     warnings: HealthWarnings = HealthWarnings()
 ) -> Router<ServiceRequestContext> {
     let router = ServiceApplication.makeDomainRouter(
@@ -78,7 +89,9 @@ public func buildRouter(
         directory: IntegratorDirectory(database: database.writer, issuer: identity.issuer, logger: identity.logger),
         verifier: identity.verifier
     ).add(to: router)
+    BookingRoutes(database: database.writer, verifier: identity.verifier, setup: booking).add(to: router)
     if let sandbox = identity.sandbox { SandboxSMSRoutes(gateway: sandbox).add(to: router) }
+    booking.sandbox?.add(to: router)
     return router
 }
 
@@ -115,8 +128,8 @@ public struct RegistrationIdentity: Sendable {
             sandbox = recorder
         case .http(let url, let keyID, let secret, let timeout):
             gateway = HTTPSMSGateway(
-                client: CalloutClient(logger: logger), url: url, keyID: keyID,
-                secret: SymmetricKey(data: Array(secret.utf8)), timeout: timeout)
+                client: CalloutClient(logger: logger), url: url,
+                signing: MessageSigning(keyID: keyID, secret: secret), timeout: timeout)
         }
         return await RegistrationIdentity(
             signingKey: configuration.signingKey, otherKeys: configuration.otherVerificationKeys, gateway: gateway,

@@ -21,6 +21,8 @@ public struct RegistrationConfiguration: ProcessConfiguration {
     /// rotation).
     public var otherVerificationKeys: [VerificationKey] = []
     public var sms: SMSSettings
+    public var payment: PaymentSettings
+    public var booking: BookingPolicy
     /// The first admin's password, used only while no admin exists (`YUNZHEN_BOOTSTRAP_ADMIN_PASSWORD`).
     public var bootstrapAdminPassword: String?
 
@@ -59,6 +61,8 @@ public struct RegistrationConfiguration: ProcessConfiguration {
             }
         }
         sms = try SMSSettings.read(from: environment, deployment: deployment)
+        payment = try PaymentSettings.read(from: environment, deployment: deployment, port: server.port)
+        booking = try BookingPolicy.read(from: environment)
         if let password = environment.optionalString("YUNZHEN_BOOTSTRAP_ADMIN_PASSWORD") {
             do {
                 try StaffDirectory.checkPolicy(password, username: "admin")
@@ -111,6 +115,69 @@ public enum SMSSettings: Sendable {
                 throw ConfigurationError(variable: "YUNZHEN_SMS_SECRET", problem: "must be at least 32 characters")
             }
             return .http(url: url, keyID: keyID, secret: secret, timeout: timeout)
+        }
+    }
+}
+
+/// Which payment provider takes patients' fees (`YUNZHEN_PAYMENT_GATEWAY`).
+public enum PaymentSettings: Sendable {
+    /// Development only: the sandbox provider inside registration, reached over HTTP on registration's own port;
+    /// its notifications go to `notifyURL` (`YUNZHEN_PAYMENT_NOTIFY_URL`, default this service's own
+    /// `/payments/notify`).
+    case sandbox(port: Int, notifyURL: String)
+    /// The provider's HTTPS API (`YUNZHEN_PAYMENT_URL`), key id and shared secret (`YUNZHEN_PAYMENT_KEY_ID`,
+    /// `YUNZHEN_PAYMENT_SECRET`, at least 32 characters), and where it sends notifications
+    /// (`YUNZHEN_PAYMENT_NOTIFY_URL`: our `/api/registration/payments/notify` as the internet reaches it).
+    case http(url: String, keyID: String, secret: String, notifyURL: String, timeout: Duration)
+
+    enum Kind: String, CaseIterable { case sandbox, http }
+
+    static func read(from environment: EnvironmentReader, deployment: DeploymentEnvironment, port: Int)
+        throws(ConfigurationError) -> PaymentSettings
+    {
+        let kind: Kind = try environment.choice(
+            "YUNZHEN_PAYMENT_GATEWAY", default: deployment == .production ? .http : .sandbox)
+        switch kind {
+        case .sandbox:
+            guard deployment == .development else {
+                throw ConfigurationError(
+                    variable: "YUNZHEN_PAYMENT_GATEWAY",
+                    problem:
+                        "sandbox takes no real money and is refused in production; set http and YUNZHEN_PAYMENT_URL")
+            }
+            if let notify = environment.optionalString("YUNZHEN_PAYMENT_NOTIFY_URL") {
+                return .sandbox(
+                    port: port, notifyURL: try environment.baseURL("YUNZHEN_PAYMENT_NOTIFY_URL", default: notify))
+            }
+            guard port != 0 else {
+                throw ConfigurationError(
+                    variable: "YUNZHEN_PAYMENT_NOTIFY_URL",
+                    problem:
+                        "is needed with the sandbox gateway when YUNZHEN_PORT is 0 (the provider must know where to call)"
+                )
+            }
+            return .sandbox(port: port, notifyURL: "http://127.0.0.1:\(port)/payments/notify")
+        case .http:
+            _ = try environment.requiredString("YUNZHEN_PAYMENT_URL", "the payment provider's https:// API root")
+            let url = try environment.baseURL("YUNZHEN_PAYMENT_URL", default: "")
+            let notify = try environment.requiredString(
+                "YUNZHEN_PAYMENT_NOTIFY_URL",
+                "where the provider sends notifications (…/api/registration/payments/notify)")
+            if deployment == .production && !(url.hasPrefix("https://") && notify.hasPrefix("https://")) {
+                throw ConfigurationError(
+                    variable: url.hasPrefix("https://") ? "YUNZHEN_PAYMENT_NOTIFY_URL" : "YUNZHEN_PAYMENT_URL",
+                    problem: "must be https:// in production")
+            }
+            let keyID = try environment.requiredString(
+                "YUNZHEN_PAYMENT_KEY_ID", "the key id the payment provider gave us")
+            let secret = try environment.requiredString(
+                "YUNZHEN_PAYMENT_SECRET", "the secret shared with the payment provider")
+            guard secret.utf8.count >= 32 else {
+                throw ConfigurationError(variable: "YUNZHEN_PAYMENT_SECRET", problem: "must be at least 32 characters")
+            }
+            let timeout = Duration.milliseconds(
+                try environment.integer("YUNZHEN_PAYMENT_TIMEOUT_MS", default: 5000, in: 100...60_000))
+            return .http(url: url, keyID: keyID, secret: secret, notifyURL: notify, timeout: timeout)
         }
     }
 }

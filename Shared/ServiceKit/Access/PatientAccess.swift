@@ -82,10 +82,11 @@ public struct PatientAccess: Sendable {
     /// caller may not, records the refusal and answers 404 as for a patient that does not exist.
     ///
     /// The break-glass reason is the request's `Yunzhen-Break-Glass-Reason` header (percent-encoded UTF-8, so
-    /// it can be written in Chinese); only clinical staff may send one.
+    /// it can be written in Chinese); only clinical staff may send one. `refusal` replaces the 404 that names the
+    /// patient, when the caller asked for something else (an appointment) and must not learn whose it is.
     public func withPatient<Value: Sendable>(
         _ patient: String, _ action: AuditAction, _ resourceType: String, id resourceID: String?,
-        request: Request, context: ServiceRequestContext,
+        request: Request, context: ServiceRequestContext, refusal: Problem? = nil,
         _ work: @escaping @Sendable (Database, PatientAccessBasis) throws -> Value
     ) async throws -> Value {
         let principal = try context.requirePrincipal()
@@ -98,7 +99,7 @@ public struct PatientAccess: Sendable {
                 try audit.record(
                     action, resourceType, id: resourceID, patient: patient, outcome: .denied,
                     breakGlassReason: reason, in: db)
-                return .failure(Self.notFound(patient, for: principal))
+                return .failure(refusal ?? Self.notFound(patient, for: principal))
             }
             let value = try work(db, basis)
             var breakGlassReason: String? = nil

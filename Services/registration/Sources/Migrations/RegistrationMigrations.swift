@@ -158,6 +158,112 @@ public enum RegistrationMigrations {
                 table.primaryKey(["team_id", "staff_id"])
             }
         }
+        migrator.registerMigration("v7: doctors, sessions, slots, appointments, payment orders") { db in
+            try db.create(table: "doctor") { table in
+                table.primaryKey("id", .text)
+                // The staff account of the doctor, when they have one: how "an appointment with them" is known.
+                table.column("staff_id", .text).unique().references("staff")
+                table.column("department_id", .text).notNull().references("department").indexed()
+                table.column("name", .text).notNull()
+                // chief (主任医师), associate-chief (副主任医师), attending (主治医师)
+                table.column("title", .text).notNull()
+                // JSON array of strings
+                table.column("specialties", .text).notNull()
+                table.column("introduction", .text).notNull()
+                table.column("photo", .blob)
+                table.column("photo_type", .text)
+                table.column("created_at", .datetime).notNull()
+                table.column("updated_at", .datetime).notNull()
+            }
+            try db.create(table: "doctor_fee") { table in
+                table.column("doctor_id", .text).notNull().references("doctor")
+                table.column("visit_type", .text).notNull()
+                table.column("fee_fen", .integer).notNull().check { $0 >= 0 }
+                table.primaryKey(["doctor_id", "visit_type"])
+            }
+            try db.create(table: "session") { table in
+                table.primaryKey("id", .text)
+                table.column("doctor_id", .text).notNull().references("doctor")
+                table.column("department_id", .text).notNull().references("department")
+                // The hospital's local date, YYYY-MM-DD, and morning / afternoon / evening.
+                table.column("date", .text).notNull()
+                table.column("period", .text).notNull()
+                table.column("starts_at", .datetime).notNull()
+                table.column("ends_at", .datetime).notNull()
+                table.column("visit_type", .text).notNull()
+                table.column("fee_fen", .integer).notNull().check { $0 >= 0 }
+                // places (numbered, no time) or timed (each slot has its own time)
+                table.column("capacity_mode", .text).notNull()
+                table.column("status", .text).notNull()
+                table.column("stop_reason", .text)
+                table.column("published_by", .text).notNull()
+                table.column("created_at", .datetime).notNull()
+                table.uniqueKey(["doctor_id", "date", "period", "visit_type"])
+            }
+            try db.create(index: "session_date", on: "session", columns: ["date", "department_id"])
+            // A slot is one place of a session. `appointment_id` is the appointment holding it, or NULL when free:
+            // taking a place is one UPDATE of a free slot, and the unique index makes a second holder impossible.
+            try db.create(table: "slot") { table in
+                table.primaryKey("id", .text)
+                table.column("session_id", .text).notNull().references("session")
+                table.column("visit_number", .integer).notNull()
+                table.column("starts_at", .datetime).notNull()
+                table.column("ends_at", .datetime).notNull()
+                table.column("appointment_id", .text).unique()
+                table.uniqueKey(["session_id", "visit_number"])
+            }
+            try db.execute(
+                sql: "CREATE INDEX slot_free ON slot (session_id, visit_number) WHERE appointment_id IS NULL")
+            try db.create(table: "appointment") { table in
+                table.primaryKey("id", .text)
+                table.column("session_id", .text).notNull().references("session")
+                table.column("slot_id", .text).notNull().references("slot")
+                table.column("patient_id", .text).notNull().references("patient").indexed()
+                table.column("account_id", .text).notNull().references("account").indexed()
+                table.column("channel", .text).notNull()
+                // pending-payment, confirmed, checked-in, completed, no-show, cancelled
+                table.column("status", .text).notNull()
+                table.column("visit_number", .integer).notNull()
+                table.column("fee_fen", .integer).notNull()
+                table.column("hold_expires_at", .datetime).notNull()
+                table.column("booked_at", .datetime).notNull()
+                table.column("confirmed_at", .datetime)
+                table.column("checked_in_at", .datetime)
+                table.column("finished_at", .datetime)
+                table.column("cancelled_at", .datetime)
+                table.column("cancel_reason", .text)
+                table.column("cancel_note", .text)
+            }
+            // One standing booking per patient per session: enforced by the database.
+            try db.execute(
+                sql: """
+                    CREATE UNIQUE INDEX appointment_one_per_session ON appointment (session_id, patient_id)
+                    WHERE status IN ('pending-payment', 'confirmed', 'checked-in')
+                    """)
+            try db.create(
+                index: "appointment_hold", on: "appointment", columns: ["hold_expires_at"],
+                condition: Column("status") == "pending-payment")
+            try db.create(table: "payment_order") { table in
+                table.primaryKey("id", .text)
+                table.column("appointment_id", .text).notNull().references("appointment").indexed()
+                table.column("amount_fen", .integer).notNull().check { $0 >= 0 }
+                table.column("gateway", .text).notNull()
+                // created, paid, closed, refund-pending, refunded
+                table.column("status", .text).notNull()
+                table.column("transaction_id", .text)
+                table.column("paid_at", .datetime)
+                table.column("refund_id", .text).unique()
+                table.column("refund_requested_at", .datetime)
+                // When the gateway accepted the refund request (the refund itself is notified later).
+                table.column("refund_accepted_at", .datetime)
+                table.column("refunded_at", .datetime)
+                // When the gateway confirmed a closed order closed, so a late payment is refused there.
+                table.column("gateway_closed_at", .datetime)
+                table.column("created_at", .datetime).notNull()
+                // The last time the reconciliation job asked the gateway about this order.
+                table.column("checked_at", .datetime)
+            }
+        }
         return migrator
     }
 }

@@ -177,15 +177,28 @@ struct PatientRoutes {
 }
 
 /// Who may see a patient in registration: the account that manages them and, among staff, those the patient
-/// booked. Registration's relationship is an appointment with the staff member or a colleague of their team;
-/// appointments arrive with booking (issue 5), and until then staff reach registration's patients only through
-/// break-glass access.
+/// booked: an appointment (not cancelled) with the staff member's doctor profile, or with a colleague of their
+/// team (治疗组), who shares the team's patients.
 struct RegistrationRelationships: PatientRelationships {
     func managingAccount(of patient: String, in db: Database) throws -> String? {
         try String.fetchOne(db, sql: "SELECT account_id FROM patient WHERE id = ?", arguments: [patient])
     }
 
     func relationship(of staff: Principal, to patient: String, in db: Database) throws -> String? {
-        nil
+        let doctors = try String.fetchSet(
+            db,
+            sql: """
+                SELECT doctor.staff_id FROM appointment
+                JOIN session ON session.id = appointment.session_id JOIN doctor ON doctor.id = session.doctor_id
+                WHERE appointment.patient_id = ? AND appointment.status != 'cancelled' AND doctor.staff_id IS NOT NULL
+                """,
+            arguments: [patient])
+        if doctors.contains(staff.subject) { return "appointment" }
+        guard !doctors.isEmpty, !staff.teams.isEmpty else { return nil }
+        let colleagues = try String.fetchSet(
+            db,
+            sql: "SELECT staff_id FROM team_member WHERE team_id IN (SELECT value FROM json_each(?))",
+            arguments: [String(decoding: try JSONEncoder().encode(staff.teams.sorted()), as: UTF8.self)])
+        return doctors.isDisjoint(with: colleagues) ? nil : "team"
     }
 }

@@ -86,15 +86,12 @@ struct SandboxSMSGateway: SMSGateway {
 /// The hospital's SMS provider over HTTPS, through the libcurl callout client.
 ///
 /// The contract (documented in Services/registration/README.md, the one an SMS relay or a provider adapter
-/// implements): `POST <url>` with the JSON `{"to","template","parameters"}`, signed with headers
-/// `X-Yunzhen-Key-Id`, `X-Yunzhen-Timestamp` (Unix seconds) and `X-Yunzhen-Signature`, the hex HMAC-SHA256 of
-/// `<timestamp>\n<body>` under the shared secret. A 2xx answer means accepted; any other answer's body is the
-/// provider's reason.
+/// implements): `POST <url>` with the JSON `{"to","template","parameters"}`, signed as `MessageSigning` says.
+/// A 2xx answer means accepted; any other answer's body is the provider's reason.
 struct HTTPSMSGateway: SMSGateway {
     let client: CalloutClient
     let url: String
-    let keyID: String
-    let secret: SymmetricKey
+    let signing: MessageSigning
     let timeout: Duration
 
     func send(_ message: SMSMessage) async throws(SMSFailure) {
@@ -108,21 +105,12 @@ struct HTTPSMSGateway: SMSGateway {
         let body = Array(
             (try? encoder.encode(Body(to: message.to, template: message.template, parameters: message.parameters)))
                 ?? Data())
-        let timestamp = String(Int(Date().timeIntervalSince1970))
         let response: CalloutResponse
         do {
             response = try await client.execute(
                 CalloutRequest(
                     method: "POST", url: url,
-                    headers: [
-                        (name: "Content-Type", value: "application/json"),
-                        (name: "X-Yunzhen-Key-Id", value: keyID),
-                        (name: "X-Yunzhen-Timestamp", value: timestamp),
-                        (
-                            name: "X-Yunzhen-Signature",
-                            value: Self.signature(timestamp: timestamp, body: body, secret: secret)
-                        ),
-                    ],
+                    headers: [(name: "Content-Type", value: "application/json")] + signing.headers(for: body),
                     body: body, timeout: timeout))
         } catch {
             throw .unavailable("\(error)")
@@ -132,12 +120,5 @@ struct HTTPSMSGateway: SMSGateway {
             if response.status >= 500 { throw .unavailable("HTTP \(response.status): \(reason)") }
             throw .rejected("HTTP \(response.status): \(reason)")
         }
-    }
-
-    static func signature(timestamp: String, body: [UInt8], secret: SymmetricKey) -> String {
-        var signed = Array(timestamp.utf8)
-        signed.append(0x0A)
-        signed += body
-        return HMAC<SHA256>.authenticationCode(for: signed, using: secret).map { String(format: "%02x", $0) }.joined()
     }
 }

@@ -1,0 +1,195 @@
+"""Booking and paying through the edge, as the phone app does, with the sandbox payment provider: the cashier page,
+the provider's signed notification over libcurl, the confirmed appointment; and the race of many clients for the
+last places of a session."""
+
+from __future__ import annotations
+
+import datetime
+import sqlite3
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from conftest import assert_problem, http, mint_token, signed_in, wait_until
+from test_identity import sign_in
+
+BEIJING = datetime.timezone(datetime.timedelta(hours=8))
+PERIODS = {"morning": (8, 0, 12, 0), "afternoon": (13, 30, 17, 30), "evening": (18, 0, 21, 0)}
+
+
+def scheduler() -> dict[str, str]:
+    return signed_in(
+        {"Content-Type": "application/json"},
+        subject="staff_sched", kind="staff", roles=("scheduler",), departments=("hematology",),
+    )
+
+
+def setup_doctor(platform, doctor: str = "wang-jian") -> None:
+    admin = {**platform.auth(), "Content-Type": "application/json"}
+    saved = platform.put(
+        "/api/registration/departments/hematology", headers=admin,
+        json={"name": "血液科", "nameEn": "Hematology", "description": ""},
+    )
+    assert saved.status_code in (200, 201), saved.text
+    made = platform.put(
+        f"/api/registration/admin/doctors/{doctor}", headers=admin,
+        json={
+            "departmentId": "hematology", "name": "王建", "title": "chief", "specialties": ["白血病"],
+            "introduction": "擅长急性白血病。", "fees": {"outpatient": 5000, "online": 3000},
+        },
+    )
+    assert made.status_code in (200, 201), made.text
+
+
+def publish(platform, doctor: str, date: str, period: str, places: int) -> dict:
+    response = platform.request(
+        "POST", "/api/registration/sessions", headers=scheduler(),
+        json={"doctorId": doctor, "date": date, "period": period, "visitType": "outpatient", "places": places},
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def today_session_or_tomorrow() -> tuple[str, str, bool]:
+    """A session still to come today in Beijing (date, period, True), or tomorrow morning's (…, False)."""
+    now = datetime.datetime.now(BEIJING)
+    for period, (_, _, end_hour, end_minute) in PERIODS.items():
+        if (now.hour, now.minute) < (end_hour, end_minute - 5 if end_minute >= 5 else end_minute):
+            return now.date().isoformat(), period, True
+    return (now.date() + datetime.timedelta(days=1)).isoformat(), "morning", False
+
+
+def test_a_patient_books_pays_at_the_cashier_is_confirmed_by_the_notification_and_checks_in(platform):
+    setup_doctor(platform)
+    date, period, today = today_session_or_tomorrow()
+    session = publish(platform, "wang-jian", date, period, places=5)
+
+    # The public catalogue shows the doctor and the session, without a token.
+    doctor = platform.get("/api/registration/doctors/wang-jian")
+    assert doctor.status_code == 200, doctor.text
+    assert doctor.json()["nextSession"]["id"] == session["id"]
+    assert platform.get(f"/api/registration/sessions/{session['id']}").json()["placesLeft"] == 5
+
+    account = sign_in(platform, "13512345678")
+    headers = {"Authorization": f"Bearer {account['accessToken']}"}
+    patient = platform.request(
+        "POST", "/api/registration/me/patients", headers=headers,
+        json={"relationship": "self", "name": "王芳", "residentId": "11010519491231002X"},
+    ).json()["id"]
+    booked = platform.request(
+        "POST", "/api/registration/appointments", headers=headers, json={"sessionId": session["id"], "patientId": patient}
+    )
+    assert booked.status_code == 201, booked.text
+    appointment = booked.json()["appointment"]
+    payment = booked.json()["payment"]
+    assert appointment["status"] == "pending-payment" and appointment["visitNumber"] == 1
+    assert payment["amountFen"] == 5000 and payment["payUrl"].startswith("/api/registration/sandbox-pay/pay/")
+
+    # The cashier page, then paying on it: the provider notifies registration over HTTP, signed.
+    cashier = platform.get(payment["payUrl"])
+    assert cashier.status_code == 200 and "50.00" in cashier.text
+    paid = http(
+        "POST", platform.url + payment["payUrl"], data="action=pay",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert paid.status_code == 200 and "支付成功" in paid.text, paid.text
+
+    def status() -> str:
+        return platform.get(f"/api/registration/appointments/{appointment['id']}", headers=headers).json()["status"]
+
+    wait_until(lambda: status() == "confirmed", timeout=15, message="the payment notification to confirm the booking")
+    mine = platform.get("/api/registration/me/appointments", headers=headers).json()["appointments"]
+    assert [(a["id"], a["status"], a["payment"]["status"]) for a in mine] == [(appointment["id"], "confirmed", "paid")]
+
+    check_in = platform.request("POST", f"/api/registration/appointments/{appointment['id']}/check-in", headers=headers)
+    if today:
+        assert check_in.status_code == 200, check_in.text
+        assert check_in.json()["status"] == "checked-in"
+    else:
+        # After 21:00 in Beijing no session is left today: the rule itself is what can be checked.
+        assert assert_problem(check_in, 409)["code"] == "not-the-day"
+
+    # A forged notification is refused, through the edge as directly.
+    forged = platform.request(
+        "POST", "/api/registration/payments/notify", data=b'{"event":"payment.succeeded"}',
+        headers={"Content-Type": "application/json", "X-Yunzhen-Key-Id": "sandbox", "X-Yunzhen-Timestamp": "1",
+                 "X-Yunzhen-Signature": "00"},
+    )
+    assert assert_problem(forged, 401)["code"] == "notification-refused"
+
+
+def test_cancelling_a_paid_booking_is_refunded_through_the_provider(platform):
+    setup_doctor(platform)
+    tomorrow = (datetime.datetime.now(BEIJING).date() + datetime.timedelta(days=1)).isoformat()
+    session = publish(platform, "wang-jian", tomorrow, "afternoon", places=2)
+    account = sign_in(platform, "13512345679")
+    headers = {"Authorization": f"Bearer {account['accessToken']}"}
+    patient = platform.request(
+        "POST", "/api/registration/me/patients", headers=headers,
+        json={"relationship": "self", "name": "李雷", "residentId": "11010519491231002X"},
+    ).json()["id"]
+    booked = platform.request(
+        "POST", "/api/registration/appointments", headers=headers, json={"sessionId": session["id"], "patientId": patient}
+    ).json()
+    http("POST", platform.url + booked["payment"]["payUrl"], data="action=pay",
+         headers={"Content-Type": "application/x-www-form-urlencoded"})
+    appointment = booked["appointment"]["id"]
+
+    def payment_status() -> str:
+        return platform.get(f"/api/registration/appointments/{appointment}", headers=headers).json()["payment"]["status"]
+
+    wait_until(lambda: payment_status() == "paid", timeout=15, message="the payment to be notified")
+    cancelled = platform.request(
+        "POST", f"/api/registration/appointments/{appointment}/cancel", headers=headers, json={"note": "改期"}
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    # The booking worker asks the provider for the refund; the provider's refund notification closes it.
+    wait_until(lambda: payment_status() == "refunded", timeout=20, message="the refund to be notified")
+
+
+def test_two_hundred_clients_race_through_the_edge_for_the_last_five_places(platform):
+    setup_doctor(platform)
+    tomorrow = (datetime.datetime.now(BEIJING).date() + datetime.timedelta(days=1)).isoformat()
+    session = publish(platform, "wang-jian", tomorrow, "evening", places=5)
+    # 200 patient accounts, written straight into registration's database as its sign-up would (signing 200
+    # numbers in by SMS would only test the sign-in limits); each adds its own profile through the edge.
+    database = platform.data_dir / "registration" / "registration.sqlite"
+    accounts = [f"acct_race{index:03d}" for index in range(200)]
+    with sqlite3.connect(database, timeout=30) as connection:
+        connection.executemany(
+            "INSERT INTO account (id, phone, created_at) VALUES (?, ?, ?)",
+            [(account, f"1370000{index:04d}", "2026-01-01 00:00:00.000") for index, account in enumerate(accounts)],
+        )
+
+    def profile(account: str) -> tuple[dict, str]:
+        headers = {"Authorization": f"Bearer {mint_token(subject=account)}"}
+        made = platform.request(
+            "POST", "/api/registration/me/patients", headers=headers,
+            json={"relationship": "self", "name": "患者", "sex": "male", "birthDate": "1990-01-01", "province": "河北"},
+        )
+        assert made.status_code == 201, made.text
+        return headers, made.json()["id"]
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        patients = list(pool.map(profile, accounts))
+
+    def book(entry: tuple[dict, str]) -> tuple[int, str]:
+        headers, patient = entry
+        response = http(
+            "POST", platform.url + "/api/registration/appointments", headers=headers,
+            json={"sessionId": session["id"], "patientId": patient},
+        )
+        code = response.json().get("code", "") if response.status_code != 201 else ""
+        return response.status_code, code
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=200) as pool:
+        outcomes = list(pool.map(book, patients))
+    elapsed = time.monotonic() - started
+    assert sorted(set(outcomes)) == [(201, ""), (409, "no-places-left")], outcomes
+    assert outcomes.count((201, "")) == 5, outcomes
+    print(f"race: 200 clients, 5 places, {elapsed:.2f} s")
+    with sqlite3.connect(database, timeout=30) as connection:
+        numbers = [row[0] for row in connection.execute(
+            "SELECT visit_number FROM appointment WHERE session_id = ? ORDER BY visit_number", (session["id"],))]
+    assert numbers == [1, 2, 3, 4, 5]
+    assert platform.get(f"/api/registration/sessions/{session['id']}").json()["placesLeft"] == 0
