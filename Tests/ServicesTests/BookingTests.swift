@@ -574,4 +574,39 @@ struct BookingFixture {
             #expect(try await f.expect(.notFound, .get, "/fhir/Slot/nope")["code"] as? String == "not-found")
         }
     }
+
+    @Test func statisticsCountBookingsCancellationsAndOutOfProvincePatientsByDay() async throws {
+        try await BookingFixture.run { f in
+            try await f.doctor("wang-jian")
+            let session = try await f.session(doctor: "wang-jian", places: 5)
+            let (a, beijing) = try await f.patient("acct_a", residentID: Self.residentA)
+            let (b, hebei) = try await f.patient("acct_b", residentID: Self.residentB)
+            for (headers, patient) in [(a, beijing), (b, hebei)] {
+                let booked = try await f.book(session, patient, headers)["appointment"] as! [String: Any]
+                _ = try await f.notify(f.paid((booked["payment"] as! [String: Any])["orderId"] as! String))
+            }
+            let (c, other) = try await f.patient("acct_c", residentID: ResidentIDTests.make("31010419800101123"))
+            let held = try await f.book(session, other, c)["appointment"] as! [String: Any]
+            _ = try await f.expect(.ok, .post, "/appointments/\(held["id"] as! String)/cancel", [:], c)
+
+            let today = BookingFixture.calendar.date(of: f.clock.now)
+            #expect(try await f.problem(.get, "/admin/statistics/bookings", nil, f.scheduler) == "role-required")
+            #expect(
+                try await f.problem(.get, "/admin/statistics/bookings?from=2026-13-01", nil, f.admin) == "invalid-query"
+            )
+            let report = try await f.expect(
+                .ok, .get,
+                "/admin/statistics/bookings?from=\(BookingFixture.calendar.date(today, plusDays: -2)!)&to=\(today)",
+                nil, f.admin)
+            let days = report["days"] as! [[String: Any]]
+            #expect(days.count == 3)
+            let last = days[2]
+            #expect(last["booked"] as? Int == 2 && last["cancelled"] as? Int == 1)
+            #expect(last["byDepartment"] as? [String: Int] == ["hematology": 2])
+            #expect(last["byChannel"] as? [String: Int] == ["app": 2])
+            #expect(last["outOfProvince"] as? Int == 1 && last["outOfProvinceShare"] as? Double == 0.5)
+            #expect((report["totals"] as! [String: Any])["booked"] as? Int == 2)
+            #expect(days[0]["booked"] as? Int == 0)
+        }
+    }
 }

@@ -23,6 +23,9 @@ public struct RegistrationConfiguration: ProcessConfiguration {
     public var sms: SMSSettings
     public var payment: PaymentSettings
     public var booking: BookingPolicy
+    /// The hospital's province (`YUNZHEN_HOSPITAL_PROVINCE`, default 北京): patients from elsewhere count as out of
+    /// province in the statistics.
+    public var hospitalProvince = "北京"
     /// The first admin's password, used only while no admin exists (`YUNZHEN_BOOTSTRAP_ADMIN_PASSWORD`).
     public var bootstrapAdminPassword: String?
 
@@ -63,6 +66,14 @@ public struct RegistrationConfiguration: ProcessConfiguration {
         sms = try SMSSettings.read(from: environment, deployment: deployment)
         payment = try PaymentSettings.read(from: environment, deployment: deployment, port: server.port)
         booking = try BookingPolicy.read(from: environment)
+        if let province = environment.optionalString("YUNZHEN_HOSPITAL_PROVINCE") {
+            guard ResidentID.provinces.values.contains(province) else {
+                throw ConfigurationError(
+                    variable: "YUNZHEN_HOSPITAL_PROVINCE",
+                    problem: "must be a province as patients' profiles name it, e.g. 北京")
+            }
+            hospitalProvince = province
+        }
         if let password = environment.optionalString("YUNZHEN_BOOTSTRAP_ADMIN_PASSWORD") {
             do {
                 try StaffDirectory.checkPolicy(password, username: "admin")

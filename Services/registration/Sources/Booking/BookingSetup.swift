@@ -12,6 +12,8 @@ public struct BookingSetup: Sendable {
     let sandbox: SandboxPaymentProvider?
     let clock: @Sendable () -> Date
     let logger: Logger
+    /// The hospital's province, for the out-of-province statistics.
+    var province = "北京"
 
     init(
         policy: BookingPolicy, gateway: any PaymentGateway, sandbox: SandboxPaymentProvider?,
@@ -41,13 +43,17 @@ public struct BookingSetup: Sendable {
             let gateway = HTTPPaymentGateway(
                 client: client, baseURL: "http://127.0.0.1:\(port)/sandbox-pay/api", notifyURL: notifyURL,
                 signing: signing, timeout: .seconds(5))
-            return BookingSetup(policy: configuration.booking, gateway: gateway, sandbox: provider, logger: logger)
+            var setup = BookingSetup(policy: configuration.booking, gateway: gateway, sandbox: provider, logger: logger)
+            setup.province = configuration.hospitalProvince
+            return setup
         case .http(let url, let keyID, let secret, let notifyURL, let timeout):
             let gateway = HTTPPaymentGateway(
                 client: client, baseURL: url, notifyURL: notifyURL,
                 signing: MessageSigning(keyID: keyID, secret: secret),
                 timeout: timeout)
-            return BookingSetup(policy: configuration.booking, gateway: gateway, sandbox: nil, logger: logger)
+            var setup = BookingSetup(policy: configuration.booking, gateway: gateway, sandbox: nil, logger: logger)
+            setup.province = configuration.hospitalProvince
+            return setup
         }
     }
 

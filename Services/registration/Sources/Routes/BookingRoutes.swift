@@ -49,6 +49,16 @@ struct BookingRoutes {
         addSchedules(to: router)
         addAppointments(to: router)
         addFHIR(to: router)
+        router.group("admin/statistics").add(middleware: AuthenticationMiddleware(verifier: verifier))
+            .get("bookings") { request, context -> BookingStatistics.Report in
+                _ = try context.requireRole(.admin)
+                let query = request.uri.queryParameters
+                let today = HospitalCalendar.shared.date(of: setup.clock())
+                let to = query["to"].map(String.init) ?? today
+                let from = query["from"].map(String.init) ?? HospitalCalendar.shared.date(to, plusDays: -29) ?? to
+                return try await BookingStatistics(database: database, province: setup.province)
+                    .report(from: from, to: to)
+            }
         router.post("payments/notify") { request, context -> Acknowledgement in
             let body = Array(buffer: try await request.body.collect(upTo: 64 * 1024))
             let notification: PaymentNotification
