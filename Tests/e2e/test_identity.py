@@ -276,7 +276,8 @@ def test_a_doctor_in_a_team_sees_a_patient_only_by_break_glass_and_the_reason_is
 def test_the_seed_tool_creates_demo_staff_and_teams_once(platform, launcher, tmp_path):
     def seed() -> str:
         result = subprocess.run(
-            [str(launcher.bin_dir / "yunzhen"), "seed", "--edge", platform.url, "--seeds", str(REPO / "seeds")],
+            [str(launcher.bin_dir / "yunzhen"), "seed", "--edge", platform.url, "--seeds", str(REPO / "seeds"),
+             "--registration", platform.services["registration"].url],
             env={**os.environ, "YUNZHEN_AUTH_SIGNING_KEY": TEST_SIGNING_KEY},
             capture_output=True, text=True, timeout=60,
         )
@@ -284,14 +285,27 @@ def test_the_seed_tool_creates_demo_staff_and_teams_once(platform, launcher, tmp
         return result.stdout
 
     first = seed()
-    seeds = json.loads((REPO / "seeds" / "staff.json").read_text())
-    assert f"staff {len(seeds['staff'])} created" in first, first
+    staff = json.loads((REPO / "seeds" / "staff.json").read_text())["staff"]
+    doctors = json.loads((REPO / "seeds" / "doctors.json").read_text())["doctors"]
+    assert f"staff {len(staff) + len(doctors)} created" in first, first
+    assert f"doctors {len(doctors)} created" in first, first
+    patients = json.loads((REPO / "seeds" / "patients.json").read_text())["accounts"]
+    assert f"patients {sum(len(a['profiles']) for a in patients)} added" in first, first
     # The temporary passwords are printed once; each works, and must be changed.
     passwords = dict(line.split("\t") for line in first.splitlines() if "\t" in line)
     session = staff_session(platform, "wang.jian", passwords["wang.jian"])
     assert session["mustChangePassword"] is True
     again = seed()
     assert "teams 0 created; staff 0 created" in again, again
+    assert "doctors 0 created" in again and "sessions 0 published" in again, again
+
+    # The catalogue is there for patients: doctors with photos and their next sessions.
+    listed = platform.get("/api/registration/doctors?department=hematology").json()["doctors"]
+    assert len(listed) == sum(1 for d in doctors if d["departmentId"] == "hematology")
+    assert all(d["photoUrl"] for d in listed)
+    photo = platform.get(listed[0]["photoUrl"])
+    assert photo.status_code == 200 and photo.headers["Content-Type"] == "image/png"
+    assert any(d.get("nextSession") for d in listed)
 
     staff = platform.get("/api/registration/admin/staff", headers=platform.auth()).json()["staff"]
     wang = next(s for s in staff if s["username"] == "wang.jian")

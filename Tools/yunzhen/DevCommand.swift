@@ -87,7 +87,10 @@ struct DevCommand: AsyncParsableCommand {
         } else if ready {
             if let seed {
                 do {
-                    let seeder = try await Seeder(edge: edge, signingKey: signingKey, client: client)
+                    let seeder = try await Seeder(
+                        edge: edge,
+                        registration: "http://127.0.0.1:\(servicePortBase + ServiceName.registration.portOffset)",
+                        signingKey: signingKey, client: client)
                     let summary = try await seeder.load(
                         from: URL(fileURLWithPath: seed), passwordsFile: dataRoot)
                     supervisor.say("seeded: \(summary)")

@@ -9,11 +9,14 @@ struct SeedCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "seed",
         abstract:
-            "Load seed data (departments, staff, teams) through the edge. Safe to run again: records are upserted."
+            "Load seed data (departments, staff, teams, doctors, two weeks of sessions, demo patients) through the edge. Safe to run again: records are upserted."
     )
 
     @Option(help: "The edge's base URL.")
     var edge: String = "http://127.0.0.1:\(defaultEdgePort)"
+
+    @Option(help: "Registration's own URL (loopback), whose sandbox SMS gateway gives the demo patients' codes.")
+    var registration: String = "http://127.0.0.1:8101"
 
     @Option(help: "Folder of seed files.")
     var seeds: String = "seeds"
@@ -39,7 +42,8 @@ struct SeedCommand: AsyncParsableCommand {
         }
         let client = CalloutClient()
         defer { client.shutdown() }
-        let seeder = try await Seeder(edge: edge, signingKey: signingKey, client: client)
+        let seeder = try await Seeder(
+            edge: edge, registration: registration, signingKey: signingKey, client: client)
         let summary = try await seeder.load(from: URL(fileURLWithPath: seeds), passwordsFile: dataRoot)
         print("seeded: \(summary)")
     }

@@ -8,13 +8,19 @@ import YunzhenIdentity
 /// seeding twice changes nothing.
 struct Seeder {
     let edge: String
+    /// Registration itself (not through the edge), whose loopback-only sandbox SMS route gives the demo patients'
+    /// sign-in codes in development.
+    let registration: String
     let client: CalloutClient
     /// A 15-minute admin token the seeder signs for itself (subject `operator:seed`, so the audit trail shows who
     /// made the changes).
     let token: String
+    /// The day sessions are published from: today in Beijing.
+    var today = Date()
 
-    init(edge: String, signingKey: SigningKey, client: CalloutClient) async throws {
+    init(edge: String, registration: String, signingKey: SigningKey, client: CalloutClient) async throws {
         self.edge = edge
+        self.registration = registration
         self.client = client
         token = try await TokenIssuer(signingKey: signingKey).issue(
             subject: "operator:seed", kind: .staff, roles: [.admin]
@@ -49,6 +55,38 @@ struct Seeder {
         let staff: [Member]
     }
 
+    struct DoctorSeeds: Decodable {
+        struct Weekly: Decodable {
+            /// 1 = Monday … 7 = Sunday.
+            let weekday: Int
+            let period: String
+            let visitType: String
+            let places: Int?
+            let slotMinutes: Int?
+        }
+        struct Doctor: Decodable {
+            let id: String
+            let departmentId: String
+            let name: String
+            let title: String
+            let specialties: [String]
+            let introduction: String
+            let fees: [String: Int]
+            let username: String
+            let teams: [String]?
+            let weekly: [Weekly]
+        }
+        let doctors: [Doctor]
+    }
+
+    struct PatientSeeds: Decodable {
+        struct Account: Decodable {
+            let phone: String
+            let profiles: [[String: String]]
+        }
+        let accounts: [Account]
+    }
+
     /// What the services answer about staff and teams (only the fields the seeder needs).
     struct StaffRecord: Decodable {
         let id: String
@@ -78,20 +116,163 @@ struct Seeder {
         done.append("departments \(created) created, \(departments.count - created) updated")
 
         let staffFile = folder.appendingPathComponent("staff.json")
-        if FileManager.default.fileExists(atPath: staffFile.path) {
-            let seeds = try read(StaffSeeds.self, staffFile)
-            let (summary, passwords) = try await loadStaff(seeds)
+        let doctorsFile = folder.appendingPathComponent("doctors.json")
+        var staffSeeds = StaffSeeds(teams: [], staff: [])
+        if FileManager.default.fileExists(atPath: staffFile.path) { staffSeeds = try read(StaffSeeds.self, staffFile) }
+        let doctors =
+            FileManager.default.fileExists(atPath: doctorsFile.path)
+            ? try read(DoctorSeeds.self, doctorsFile).doctors : []
+        // Each doctor signs in with a staff account of their own department.
+        let accounts =
+            staffSeeds.staff
+            + doctors.map {
+                StaffSeeds.Member(
+                    username: $0.username, displayName: $0.name, roles: ["doctor"], departmentIds: [$0.departmentId],
+                    teams: $0.teams)
+            }
+        if !accounts.isEmpty {
+            let (summary, passwords, ids) = try await loadStaff(teams: staffSeeds.teams, accounts)
             done.append(summary)
             if !passwords.isEmpty { try record(passwords, in: dataRoot) }
+            if !doctors.isEmpty {
+                done.append(
+                    try await loadDoctors(doctors, staffIDs: ids, photos: folder.appendingPathComponent("photos")))
+                done.append(try await loadSessions(doctors))
+            }
+        }
+        let patientsFile = folder.appendingPathComponent("patients.json")
+        if FileManager.default.fileExists(atPath: patientsFile.path) {
+            done.append(try await loadPatients(try read(PatientSeeds.self, patientsFile)))
         }
         return done.joined(separator: "; ")
     }
 
-    private func loadStaff(_ seeds: StaffSeeds) async throws -> (String, [(String, String)]) {
+    /// Each doctor's catalogue entry (linked to their staff account), fees and photo.
+    private func loadDoctors(_ doctors: [DoctorSeeds.Doctor], staffIDs: [String: String], photos: URL) async throws
+        -> String
+    {
+        var created = 0
+        for doctor in doctors {
+            struct Input: Encodable {
+                let departmentId: String
+                let name: String
+                let title: String
+                let specialties: [String]
+                let introduction: String
+                let fees: [String: Int]
+                let staffId: String?
+            }
+            let response = try await send(
+                "PUT", "registration/admin/doctors/\(doctor.id)",
+                Input(
+                    departmentId: doctor.departmentId, name: doctor.name, title: doctor.title,
+                    specialties: doctor.specialties, introduction: doctor.introduction, fees: doctor.fees,
+                    staffId: staffIDs[doctor.username]),
+                expect: [200, 201], what: "doctor \(doctor.id)")
+            if response.status == 201 { created += 1 }
+            let photo = photos.appendingPathComponent("\(doctor.id).png")
+            if let bytes = try? Data(contentsOf: photo) {
+                _ = try await send(
+                    "PUT", "registration/admin/doctors/\(doctor.id)/photo", raw: Array(bytes), type: "image/png",
+                    expect: [204], what: "photo of \(doctor.id)")
+            }
+        }
+        return "doctors \(created) created, \(doctors.count - created) updated"
+    }
+
+    /// Publishes each doctor's weekly sessions for the 14 days from today (Beijing); sessions already published
+    /// are left alone, and today's periods that are over are skipped.
+    private func loadSessions(_ doctors: [DoctorSeeds.Doctor]) async throws -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(secondsFromGMT: 8 * 3600)!
+        var published = 0
+        var existing = 0
+        for offset in 0..<14 {
+            let day = calendar.date(byAdding: .day, value: offset, to: today)!
+            let parts = calendar.dateComponents([.year, .month, .day, .weekday], from: day)
+            let date = String(format: "%04d-%02d-%02d", parts.year!, parts.month!, parts.day!)
+            // Calendar counts Sunday as 1; the seeds count Monday as 1.
+            let weekday = (parts.weekday! + 5) % 7 + 1
+            for doctor in doctors {
+                for weekly in doctor.weekly where weekly.weekday == weekday {
+                    struct Input: Encodable {
+                        let doctorId: String
+                        let date: String
+                        let period: String
+                        let visitType: String
+                        let places: Int?
+                        let slotMinutes: Int?
+                    }
+                    let response = try await send(
+                        "POST", "registration/sessions",
+                        Input(
+                            doctorId: doctor.id, date: date, period: weekly.period, visitType: weekly.visitType,
+                            places: weekly.places, slotMinutes: weekly.slotMinutes),
+                        expect: [201, 409, 422], what: "session of \(doctor.id) on \(date)")
+                    switch response.status {
+                    case 201: published += 1
+                    case 409: existing += 1
+                    default:
+                        // Only a period of today that is already over may be refused.
+                        guard String(decoding: response.body, as: UTF8.self).contains("is in the past") else {
+                            throw Failure(
+                                description:
+                                    "session of \(doctor.id) on \(date): \(String(decoding: response.body, as: UTF8.self))"
+                            )
+                        }
+                    }
+                }
+            }
+        }
+        return "sessions \(published) published, \(existing) already there"
+    }
+
+    /// Signs each demo number in through the sandbox SMS gateway and adds the profiles its account lacks.
+    /// Development only: in production there is no sandbox to read codes from, and the step says so.
+    private func loadPatients(_ seeds: PatientSeeds) async throws -> String {
+        var added = 0
+        for account in seeds.accounts {
+            let sent = try await send(
+                "POST", "registration/auth/sms-codes", ["phone": account.phone], expect: [202, 429],
+                what: "code for \(account.phone)", authorized: false)
+            if sent.status == 429 { continue }  // asked again within the cool-down: the profiles are there already
+            let messages = try await client.execute(
+                CalloutRequest(url: "\(registration)/internal/sandbox-sms?phone=\(account.phone)"))
+            struct Recorded: Decodable {
+                struct Message: Decodable { let parameters: [String: String] }
+                let message: Message
+            }
+            struct Messages: Decodable { let messages: [Recorded] }
+            guard messages.status == 200,
+                let code = try? JSONDecoder().decode(Messages.self, from: Data(messages.body)).messages.last?.message
+                    .parameters["code"]
+            else {
+                return "patients skipped (no sandbox SMS gateway at \(registration): demo patients are for development)"
+            }
+            let session = try await send(
+                "POST", "registration/auth/sign-in", ["phone": account.phone, "code": code], expect: [200, 201],
+                what: "sign-in of \(account.phone)", authorized: false)
+            struct Session: Decodable { let accessToken: String }
+            let patientToken = try decode(Session.self, session).accessToken
+            for profile in account.profiles {
+                let response = try await send(
+                    "POST", "registration/me/patients", profile, expect: [201, 409], what: "patient \(account.phone)",
+                    bearer: patientToken)
+                if response.status == 201 { added += 1 }
+            }
+        }
+        return "patients \(added) added"
+    }
+
+    /// Teams, then staff accounts; returns the summary, new accounts' temporary passwords and every account's id
+    /// by username.
+    private func loadStaff(teams seedTeams: [StaffSeeds.Team], _ members: [StaffSeeds.Member]) async throws
+        -> (String, [(String, String)], [String: String])
+    {
         var teams = try await decode(TeamList.self, send("GET", "registration/admin/teams", expect: [200]))
             .teams
         var teamsCreated = 0
-        for team in seeds.teams
+        for team in seedTeams
         where !teams.contains(where: { $0.departmentId == team.departmentId && $0.name == team.name }) {
             let response = try await send(
                 "POST", "registration/admin/teams", ["departmentId": team.departmentId, "name": team.name],
@@ -101,7 +282,8 @@ struct Seeder {
         }
         let existing = try await decode(StaffList.self, send("GET", "registration/admin/staff", expect: [200])).staff
         var passwords: [(String, String)] = []
-        for member in seeds.staff {
+        var ids: [String: String] = [:]
+        for member in members {
             let id: String
             if let found = existing.first(where: { $0.username == member.username }) {
                 id = found.id
@@ -121,6 +303,7 @@ struct Seeder {
                 id = try decode(StaffRecord.self, response).id
                 passwords.append((member.username, password))
             }
+            ids[member.username] = id
             for name in member.teams ?? [] {
                 guard
                     let team = teams.first(where: { $0.name == name && member.departmentIds.contains($0.departmentId) })
@@ -133,8 +316,8 @@ struct Seeder {
             }
         }
         return (
-            "teams \(teamsCreated) created; staff \(passwords.count) created, \(seeds.staff.count - passwords.count) updated",
-            passwords
+            "teams \(teamsCreated) created; staff \(passwords.count) created, \(members.count - passwords.count) updated",
+            passwords, ids
         )
     }
 
@@ -182,15 +365,16 @@ struct Seeder {
     }
 
     private func send(
-        _ method: String, _ path: String, _ body: (some Encodable)? = nil as String?, expect: Set<Int>,
-        what: String? = nil
+        _ method: String, _ path: String, _ body: (some Encodable)? = nil as String?, raw: [UInt8]? = nil,
+        type: String = "application/json", expect: Set<Int>, what: String? = nil, authorized: Bool = true,
+        bearer: String? = nil
     ) async throws -> CalloutResponse {
-        var headers = [(name: "Authorization", value: "Bearer \(token)")]
-        if body != nil { headers.append((name: "Content-Type", value: "application/json")) }
+        var headers: [(name: String, value: String)] = []
+        if authorized { headers.append((name: "Authorization", value: "Bearer \(bearer ?? token)")) }
+        let bytes = try raw ?? body.map { Array(try JSONEncoder().encode($0)) }
+        if bytes != nil { headers.append((name: "Content-Type", value: type)) }
         let response = try await client.execute(
-            CalloutRequest(
-                method: method, url: "\(edge)/api/\(path)", headers: headers,
-                body: try body.map { Array(try JSONEncoder().encode($0)) }))
+            CalloutRequest(method: method, url: "\(edge)/api/\(path)", headers: headers, body: bytes))
         guard expect.contains(response.status) else {
             throw Failure(
                 description:
