@@ -7,7 +7,7 @@ PYTHON_PACKAGES := pytest requests pyyaml openapi-spec-validator cryptography
 SWIFT_SOURCES := Package.swift Shared Services Tools Tests
 RUN_DATA ?= .data/run
 
-.PHONY: run test build build-tests unit e2e lint deploy-check bench bench-queue deps test-deps clean
+.PHONY: run test build build-tests unit e2e lint deploy-check bench bench-queue bench-booking deps test-deps clean
 
 ## Build release, load the demo data into a fresh data root, and run all six processes (Ctrl-C stops them).
 run: deps
@@ -48,6 +48,12 @@ bench: deps
 bench-queue: deps
 	swift build -c release --product queue-bench
 	bash Tests/Benchmarks/queue.sh
+
+## Confirmed bookings per second through the edge with the sandbox payment, and the race for the last places.
+bench-booking: deps test-deps
+	swift build -c release
+	@command -v wrk >/dev/null || $(SUDO) apt-get install -y -qq wrk
+	python3 Tests/Benchmarks/booking_bench.py
 
 deps:
 	@missing=""; for package in $(SYSTEM_PACKAGES); do \

@@ -2,12 +2,14 @@ import Foundation
 
 /// A doorbell between threads and one waiting task: `ring` from anywhere, `wait` until it rang or a timeout
 /// passed. Rings while nobody waits are kept (one), so none is lost between two waits.
-final class WakeSignal: @unchecked Sendable {
+public final class WakeSignal: @unchecked Sendable {
     private let lock = NSLock()
     private var rung = false
     private var waiter: CheckedContinuation<Void, Never>?
 
-    func ring() {
+    public init() {}
+
+    public func ring() {
         let continuation: CheckedContinuation<Void, Never>? = lock.withLock {
             if let waiter {
                 self.waiter = nil
@@ -20,7 +22,7 @@ final class WakeSignal: @unchecked Sendable {
     }
 
     /// Returns when rung (now or during the wait), when `timeout` passed, or when the task is cancelled.
-    func wait(timeout: Duration) async {
+    public func wait(timeout: Duration) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.waitForRing() }
             group.addTask { try? await Task.sleep(for: timeout) }

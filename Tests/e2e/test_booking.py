@@ -193,3 +193,41 @@ def test_two_hundred_clients_race_through_the_edge_for_the_last_five_places(plat
             "SELECT visit_number FROM appointment WHERE session_id = ? ORDER BY visit_number", (session["id"],))]
     assert numbers == [1, 2, 3, 4, 5]
     assert platform.get(f"/api/registration/sessions/{session['id']}").json()["placesLeft"] == 0
+
+
+def test_a_payment_whose_notification_never_arrives_is_found_by_reconciliation(launcher, tmp_path):
+    """The provider cannot reach registration (its notify URL points nowhere): the booking worker asks the provider
+    about the late order, finds it paid, and confirms the appointment."""
+    from conftest import free_port
+
+    registration = launcher.service("registration", tmp_path / "data", env={
+        "YUNZHEN_PAYMENT_NOTIFY_URL": f"http://127.0.0.1:{free_port()}/payments/notify",
+        "YUNZHEN_PAYMENT_RECONCILE_AFTER_SECONDS": "1",
+    })
+    base = registration.url
+    admin = {"Authorization": f"Bearer {mint_token(subject='operator:e2e', kind='staff', roles=('admin',))}"}
+    http("PUT", base + "/departments/hematology", headers=admin,
+         json={"name": "血液科", "nameEn": "Hematology", "description": ""}).raise_for_status()
+    http("PUT", base + "/admin/doctors/wang-jian", headers=admin, json={
+        "departmentId": "hematology", "name": "王建", "title": "chief", "specialties": [], "introduction": "",
+        "fees": {"outpatient": 5000}}).raise_for_status()
+    tomorrow = (datetime.datetime.now(BEIJING).date() + datetime.timedelta(days=1)).isoformat()
+    session = http("POST", base + "/sessions", headers=scheduler(), json={
+        "doctorId": "wang-jian", "date": tomorrow, "period": "morning", "visitType": "outpatient", "places": 3}).json()
+    with sqlite3.connect(tmp_path / "data" / "registration" / "registration.sqlite", timeout=30) as connection:
+        connection.execute("INSERT INTO account (id, phone, created_at) VALUES ('acct_late', '13912340000', "
+                           "'2026-01-01 00:00:00.000')")
+    patient_headers = {"Authorization": f"Bearer {mint_token(subject='acct_late')}"}
+    patient = http("POST", base + "/me/patients", headers=patient_headers, json={
+        "relationship": "self", "name": "迟到", "sex": "male", "birthDate": "1980-05-05", "province": "北京"}).json()["id"]
+    booked = http("POST", base + "/appointments", headers=patient_headers,
+                  json={"sessionId": session["id"], "patientId": patient}).json()
+    pay_path = booked["payment"]["payUrl"].removeprefix("/api/registration")
+    paid = http("POST", base + pay_path, data="action=pay", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert "支付成功" in paid.text
+
+    def status() -> str:
+        return http("GET", base + f"/appointments/{booked['appointment']['id']}", headers=patient_headers).json()["status"]
+
+    wait_until(lambda: status() == "confirmed", timeout=20, message="reconciliation to find the order paid")
+    assert "found ord_" in registration.stdout_text()

@@ -35,7 +35,7 @@ public func buildApplication(configuration: RegistrationConfiguration, logger: L
                 BookingWorker(
                     ledger: PaymentLedger(
                         database: database.writer, gateway: booking.gateway, appointments: appointments,
-                        logger: logger),
+                        logger: logger, reconcileAfter: booking.policy.reconcileAfter),
                     interval: .seconds(1)),
                 RetentionService(
                     topic: "registration",

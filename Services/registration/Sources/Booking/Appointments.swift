@@ -74,13 +74,15 @@ struct Appointments: Sendable {
         }
         let id = "apt_" + Secrets.randomHex(bytes: 10)
         // The one statement that takes a place: a free slot (the one asked for, or the first) becomes this
-        // appointment's. Two bookings cannot both find the same slot free.
+        // appointment's. Two bookings cannot both find the same slot free. (`INDEXED BY`: the planner would
+        // otherwise walk every free slot of every session through the unique index on `appointment_id`.)
         guard
             let slot = try Row.fetchOne(
                 db,
                 sql: """
                     UPDATE slot SET appointment_id = ?1
-                    WHERE id = (SELECT id FROM slot WHERE session_id = ?2 AND appointment_id IS NULL
+                    WHERE id = (SELECT id FROM slot INDEXED BY slot_free
+                                WHERE session_id = ?2 AND appointment_id IS NULL
                                   AND (?3 IS NULL OR id = ?3)
                                 ORDER BY visit_number LIMIT 1)
                       AND appointment_id IS NULL

@@ -14,6 +14,9 @@ public struct BookingPolicy: Sendable, Equatable {
     /// A patient may cancel (with a full refund) until this long before the visit starts
     /// (`YUNZHEN_BOOKING_CANCEL_CUTOFF_MINUTES`, default 120).
     public var cancelCutoff: TimeInterval = 120 * 60
+    /// How late a payment or refund notification may be before the gateway is asked about the order
+    /// (`YUNZHEN_PAYMENT_RECONCILE_AFTER_SECONDS`, default 60).
+    public var reconcileAfter: TimeInterval = 60
 
     public init() {}
 
@@ -31,6 +34,8 @@ public struct BookingPolicy: Sendable, Equatable {
         policy.daysAhead = try environment.integer("YUNZHEN_BOOKING_DAYS_AHEAD", default: 7, in: 0...90)
         policy.cancelCutoff = TimeInterval(
             try environment.integer("YUNZHEN_BOOKING_CANCEL_CUTOFF_MINUTES", default: 120, in: 0...(7 * 1440)) * 60)
+        policy.reconcileAfter = TimeInterval(
+            try environment.integer("YUNZHEN_PAYMENT_RECONCILE_AFTER_SECONDS", default: 60, in: 1...86_400))
         if let text = environment.optionalString("YUNZHEN_BOOKING_OPENS_AT") {
             let parts = text.split(separator: ":").compactMap { Int($0) }
             guard text.wholeMatch(of: /[0-9]{2}:[0-9]{2}/) != nil, parts[0] < 24, parts[1] < 60 else {

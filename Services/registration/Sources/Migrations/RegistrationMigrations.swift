@@ -243,6 +243,10 @@ public enum RegistrationMigrations {
             try db.create(
                 index: "appointment_hold", on: "appointment", columns: ["hold_expires_at"],
                 condition: Column("status") == "pending-payment")
+            // The no-show job reads the confirmed appointments only, not every appointment ever booked.
+            try db.create(
+                index: "appointment_confirmed", on: "appointment", columns: ["session_id"],
+                condition: Column("status") == "confirmed")
             try db.create(table: "payment_order") { table in
                 table.primaryKey("id", .text)
                 table.column("appointment_id", .text).notNull().references("appointment").indexed()
