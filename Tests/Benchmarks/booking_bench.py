@@ -111,6 +111,8 @@ def main() -> None:
     registration = start(bin_dir / "registration", {
         "YUNZHEN_DATA": str(work / "data"), "YUNZHEN_PORT": str(registration_port), "YUNZHEN_LOG_LEVEL": "warning",
         "YUNZHEN_ENVIRONMENT": "development", "YUNZHEN_AUTH_SIGNING_KEY": keys.signing,
+        # The wrk run holds places without paying, many per patient: lift the per-account limit of unpaid holds.
+        "YUNZHEN_BOOKING_MAX_HOLDS": "100000",
     }, work / "registration.log")
     edge = start(bin_dir / "edge", {
         "YUNZHEN_PORT": str(edge_port), "YUNZHEN_LOG_LEVEL": "warning", "YUNZHEN_AUTH_VERIFY_KEYS": keys.verify,

@@ -609,4 +609,46 @@ struct BookingFixture {
             #expect(days[0]["booked"] as? Int == 0)
         }
     }
+
+    @Test func anAccountHoldsAtMostThreeUnpaidPlacesAndBreakGlassOnlyReads() async throws {
+        try await BookingFixture.run { f in
+            try await f.doctor("wang-jian")
+            var sessions: [String] = []
+            for (period, type) in [
+                ("morning", "outpatient"), ("afternoon", "outpatient"), ("evening", "outpatient"),
+                ("morning", "online"),
+            ] {
+                sessions.append(try await f.session(doctor: "wang-jian", period: period, visitType: type))
+            }
+            let (headers, patient) = try await f.patient("acct_a", residentID: Self.residentA)
+            var booked: [String] = []
+            for session in sessions.prefix(3) {
+                booked.append(
+                    (try await f.book(session, patient, headers)["appointment"] as! [String: Any])["id"] as! String)
+            }
+            #expect(
+                try await f.problem(.post, "/appointments", ["sessionId": sessions[3], "patientId": patient], headers)
+                    == "too-many-holds")
+            // Paying one frees a hold for the next booking.
+            let first = booked[0]
+            let order = try await f.database.writer.read { db in
+                try String.fetchOne(
+                    db, sql: "SELECT id FROM payment_order WHERE appointment_id = ?", arguments: [first])!
+            }
+            _ = try await f.notify(f.paid(order))
+            _ = try await f.book(sessions[3], patient, headers)
+
+            // A doctor without a relationship reads the appointment by break-glass, but cannot complete it.
+            var glass: HTTPFields = [
+                .authorization: "Bearer \(try await TestIdentity.token("staff_li", roles: [.doctor]))"
+            ]
+            glass[BreakGlass.header] = "急诊核对挂号信息"
+                .addingPercentEncoding(withAllowedCharacters: .alphanumerics)
+            try await f.expect(.ok, .get, "/appointments/\(booked[0])", nil, glass)
+            #expect(
+                try await f.problem(.post, "/appointments/\(booked[0])/complete", [:], glass) == "relationship-required"
+            )
+            #expect(try await f.status(booked[0]) == "confirmed")
+        }
+    }
 }

@@ -49,6 +49,18 @@ def publish(platform, doctor: str, date: str, period: str, places: int) -> dict:
     return response.json()
 
 
+def signed_up_patient(platform, phone: str, name: str) -> tuple[dict[str, str], str]:
+    """A patient who signs up by SMS through the edge and adds their own profile: their headers and patient id."""
+    account = sign_in(platform, phone)
+    headers = {"Authorization": f"Bearer {account['accessToken']}"}
+    made = platform.request(
+        "POST", "/api/registration/me/patients", headers=headers,
+        json={"relationship": "self", "name": name, "residentId": "11010519491231002X"},
+    )
+    assert made.status_code == 201, made.text
+    return headers, made.json()["id"]
+
+
 def today_session_or_tomorrow() -> tuple[str, str, bool]:
     """A session still to come today in Beijing (date, period, True), or tomorrow morning's (…, False)."""
     now = datetime.datetime.now(BEIJING)
@@ -69,12 +81,7 @@ def test_a_patient_books_pays_at_the_cashier_is_confirmed_by_the_notification_an
     assert doctor.json()["nextSession"]["id"] == session["id"]
     assert platform.get(f"/api/registration/sessions/{session['id']}").json()["placesLeft"] == 5
 
-    account = sign_in(platform, "13512345678")
-    headers = {"Authorization": f"Bearer {account['accessToken']}"}
-    patient = platform.request(
-        "POST", "/api/registration/me/patients", headers=headers,
-        json={"relationship": "self", "name": "王芳", "residentId": "11010519491231002X"},
-    ).json()["id"]
+    headers, patient = signed_up_patient(platform, "13512345678", "王芳")
     booked = platform.request(
         "POST", "/api/registration/appointments", headers=headers, json={"sessionId": session["id"], "patientId": patient}
     )
@@ -121,12 +128,7 @@ def test_cancelling_a_paid_booking_is_refunded_through_the_provider(platform):
     setup_doctor(platform)
     tomorrow = (datetime.datetime.now(BEIJING).date() + datetime.timedelta(days=1)).isoformat()
     session = publish(platform, "wang-jian", tomorrow, "afternoon", places=2)
-    account = sign_in(platform, "13512345679")
-    headers = {"Authorization": f"Bearer {account['accessToken']}"}
-    patient = platform.request(
-        "POST", "/api/registration/me/patients", headers=headers,
-        json={"relationship": "self", "name": "李雷", "residentId": "11010519491231002X"},
-    ).json()["id"]
+    headers, patient = signed_up_patient(platform, "13512345679", "李雷")
     booked = platform.request(
         "POST", "/api/registration/appointments", headers=headers, json={"sessionId": session["id"], "patientId": patient}
     ).json()

@@ -40,6 +40,13 @@ enum AppointmentRecords {
     /// Statuses in which an appointment holds its place and counts as the patient's booking of the session.
     static let standing = ["pending-payment", "confirmed", "checked-in"]
 
+    /// SQL true when a `slot` (joined to the `appointment` holding it) is free at `:now`: nobody holds it, or its
+    /// holder's time to pay is up (the next booking expires that hold in its own transaction).
+    static let slotIsFree = """
+        (slot.appointment_id IS NULL
+            OR (appointment.status = 'pending-payment' AND appointment.hold_expires_at <= :now))
+        """
+
     static let select = """
         SELECT appointment.*, slot.starts_at AS visit_start, slot.ends_at AS visit_end,
             session.doctor_id, session.department_id, session.date, session.period, session.visit_type,

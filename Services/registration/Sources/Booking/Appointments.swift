@@ -72,6 +72,15 @@ struct Appointments: Sendable {
                 .conflict, code: "already-booked",
                 detail: "This patient already has a booking in this session: one per patient per session.")
         }
+        let holds =
+            try Int.fetchOne(
+                db, sql: "SELECT count(*) FROM appointment WHERE account_id = ? AND status = 'pending-payment'",
+                arguments: [account]) ?? 0
+        guard holds < policy.maximumHolds else {
+            throw Problem(
+                .conflict, code: "too-many-holds",
+                detail: "This account already holds \(holds) unpaid places: pay for or cancel one of them first.")
+        }
         let id = "apt_" + Secrets.randomHex(bytes: 10)
         // The one statement that takes a place: a free slot (the one asked for, or the first) becomes this
         // appointment's. Two bookings cannot both find the same slot free. (`INDEXED BY`: the planner would

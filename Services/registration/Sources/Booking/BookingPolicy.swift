@@ -14,6 +14,9 @@ public struct BookingPolicy: Sendable, Equatable {
     /// A patient may cancel (with a full refund) until this long before the visit starts
     /// (`YUNZHEN_BOOKING_CANCEL_CUTOFF_MINUTES`, default 120).
     public var cancelCutoff: TimeInterval = 120 * 60
+    /// How many unpaid holds one account may have at once (`YUNZHEN_BOOKING_MAX_HOLDS`, default 3): without a
+    /// limit, one account could hold the places of every session without paying for any.
+    public var maximumHolds = 3
     /// How late a payment or refund notification may be before the gateway is asked about the order
     /// (`YUNZHEN_PAYMENT_RECONCILE_AFTER_SECONDS`, default 60).
     public var reconcileAfter: TimeInterval = 60
@@ -34,6 +37,7 @@ public struct BookingPolicy: Sendable, Equatable {
         policy.daysAhead = try environment.integer("YUNZHEN_BOOKING_DAYS_AHEAD", default: 7, in: 0...90)
         policy.cancelCutoff = TimeInterval(
             try environment.integer("YUNZHEN_BOOKING_CANCEL_CUTOFF_MINUTES", default: 120, in: 0...(7 * 1440)) * 60)
+        policy.maximumHolds = try environment.integer("YUNZHEN_BOOKING_MAX_HOLDS", default: 3, in: 1...100_000)
         policy.reconcileAfter = TimeInterval(
             try environment.integer("YUNZHEN_PAYMENT_RECONCILE_AFTER_SECONDS", default: 60, in: 1...86_400))
         if let text = environment.optionalString("YUNZHEN_BOOKING_OPENS_AT") {

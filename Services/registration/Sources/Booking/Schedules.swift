@@ -230,17 +230,14 @@ struct Schedules: Sendable {
                     """,
                 arguments: [id])
         else { return nil }
-        // A place is free when nobody holds it, or its holder's time to pay is up (the next booking expires it).
         let slots = try Row.fetchAll(
             db,
             sql: """
-                SELECT slot.id, slot.visit_number, slot.starts_at, slot.ends_at,
-                    (slot.appointment_id IS NULL OR (appointment.status = 'pending-payment'
-                        AND appointment.hold_expires_at <= ?)) AS free
+                SELECT slot.id, slot.visit_number, slot.starts_at, slot.ends_at, \(AppointmentRecords.slotIsFree) AS free
                 FROM slot LEFT JOIN appointment ON appointment.id = slot.appointment_id
-                WHERE slot.session_id = ? ORDER BY slot.visit_number
+                WHERE slot.session_id = :session ORDER BY slot.visit_number
                 """,
-            arguments: [now, id]
+            arguments: ["now": now, "session": id]
         ).map {
             SlotView(
                 id: $0["id"], visitNumber: $0["visit_number"], startsAt: $0["starts_at"], endsAt: $0["ends_at"],

@@ -238,8 +238,7 @@ struct DoctorCatalogue: Sendable {
             nextSession: try nextSession(of: id, now: now, in: db))
     }
 
-    /// The doctor's first open session that has not ended and still has a free place (a hold that has expired
-    /// counts as free).
+    /// The doctor's first open session that has not ended and still has a free place.
     static func nextSession(of doctor: String, now: Date, in db: Database) throws -> NextSession? {
         guard
             let row = try Row.fetchOne(
@@ -247,15 +246,13 @@ struct DoctorCatalogue: Sendable {
                 sql: """
                     SELECT session.id, session.date, session.period, session.visit_type,
                         (SELECT count(*) FROM slot LEFT JOIN appointment ON appointment.id = slot.appointment_id
-                         WHERE slot.session_id = session.id AND (slot.appointment_id IS NULL
-                            OR (appointment.status = 'pending-payment' AND appointment.hold_expires_at <= ?2)))
-                        AS places_left
+                         WHERE slot.session_id = session.id AND \(AppointmentRecords.slotIsFree)) AS places_left
                     FROM session
-                    WHERE session.doctor_id = ?1 AND session.status = 'open' AND session.ends_at > ?2
+                    WHERE session.doctor_id = :doctor AND session.status = 'open' AND session.ends_at > :now
                       AND places_left > 0
                     ORDER BY session.starts_at LIMIT 1
                     """,
-                arguments: [doctor, now])
+                arguments: ["doctor": doctor, "now": now])
         else { return nil }
         return NextSession(
             id: row["id"], date: row["date"], period: row["period"], visitType: row["visit_type"],

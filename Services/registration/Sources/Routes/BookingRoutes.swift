@@ -218,7 +218,7 @@ struct BookingRoutes {
         group.post("{id}/complete") { request, context -> AppointmentView in
             _ = try context.requireRole(.doctor, .nurse)
             let appointments = self.appointments
-            return try await onAppointment(request, context, .update) { id, db, now in
+            return try await onAppointment(request, context, .update, relationshipOnly: true) { id, db, now in
                 try appointments.complete(id, now: now, in: db)
             }
         }
@@ -238,7 +238,7 @@ struct BookingRoutes {
         router.get("fhir/Slot/{id}") { _, context -> Response in
             let id = try context.parameters.require("id")
             let now = setup.clock()
-            let rows = try await database.read { db in try Self.slotRows("slot.id = ?", id, now: now, in: db) }
+            let rows = try await database.read { db in try Self.slotRows("slot.id = :value", id, now: now, in: db) }
             guard let row = rows.first else { throw Problem.notFound("There is no Slot `\(id)`.") }
             return try FHIRViews.response(FHIRViews.slot(row))
         }
@@ -249,7 +249,8 @@ struct BookingRoutes {
             let now = setup.clock()
             let rows = try await database.read { db in
                 try Self.slotRows(
-                    "slot.session_id = ?", schedule.replacingOccurrences(of: "Schedule/", with: ""), now: now, in: db)
+                    "slot.session_id = :value", schedule.replacingOccurrences(of: "Schedule/", with: ""), now: now,
+                    in: db)
             }
             return try FHIRViews.response(FHIRViews.bundle(rows.map(FHIRViews.slot), base: fhirBase))
         }
@@ -293,20 +294,21 @@ struct BookingRoutes {
             db,
             sql: """
                 SELECT slot.*, session.visit_type, session.status AS session_status,
-                    (slot.appointment_id IS NULL OR (appointment.status = 'pending-payment'
-                        AND appointment.hold_expires_at <= ?)) AS free
+                    \(AppointmentRecords.slotIsFree) AS free
                 FROM slot JOIN session ON session.id = slot.session_id
                 LEFT JOIN appointment ON appointment.id = slot.appointment_id
                 WHERE \(condition) ORDER BY slot.visit_number
                 """,
-            arguments: [now, argument])
+            arguments: ["now": now, "value": argument])
     }
 
     /// Runs `work` on appointment `{id}` for a caller the access rule lets in to its patient; anyone else, and an
-    /// unknown id, gets the same 404. With `patientOnly`, staff may read but not act for the patient.
+    /// unknown id, gets the same 404. With `patientOnly`, staff may read but not act for the patient; with
+    /// `relationshipOnly`, break-glass (which is for reading a record in an emergency) does not let staff act.
     private func onAppointment<Value: Sendable>(
         _ request: Request, _ context: ServiceRequestContext, _ action: AuditAction,
-        patientOnly: Bool = false, _ work: @escaping @Sendable (String, Database, Date) throws -> Value
+        patientOnly: Bool = false, relationshipOnly: Bool = false,
+        _ work: @escaping @Sendable (String, Database, Date) throws -> Value
     ) async throws -> Value {
         let id = try context.parameters.require("id")
         if patientOnly { _ = try context.requireRole(.patient) }
@@ -318,7 +320,14 @@ struct BookingRoutes {
         let now = setup.clock()
         return try await access.withPatient(
             patient, action, "appointment", id: id, request: request, context: context, refusal: refusal
-        ) { db, _ in try work(id, db, now) }
+        ) { db, basis in
+            if relationshipOnly, case .breakGlass = basis {
+                throw Problem(
+                    .forbidden, code: "relationship-required",
+                    detail: "Break-glass access lets you read this record, not act on it.")
+            }
+            return try work(id, db, now)
+        }
     }
 
     /// Opens (or re-opens: the gateway is idempotent by order id) the order at the gateway.
