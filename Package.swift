@@ -149,7 +149,7 @@ var targets: [Target] = [
         name: "ServicesTests",
         dependencies: services.map { .target(name: $0.module) } + [
             "YunzhenServiceKit", "YunzhenTesting", "YunzhenContracts", "YunzhenStorage", "YunzhenIdentity",
-            "YunzhenAudit", "YunzhenCallout", hummingbird, hummingbirdTesting, grdb,
+            "YunzhenAudit", "YunzhenCallout", "YunzhenMessaging", hummingbird, hummingbirdTesting, grdb,
             .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "Crypto", package: "swift-crypto"),
         ],
         path: "Tests/ServicesTests"

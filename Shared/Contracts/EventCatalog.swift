@@ -12,6 +12,9 @@ public enum EventCatalog {
         SessionStopped.self,
         PaymentSucceeded.self,
         PaymentRefunded.self,
+        ScreeningRequested.self,
+        ScreeningPassed.self,
+        ScreeningFailed.self,
     ]
 
     public static func isKnown(_ type: String) -> Bool {

@@ -19,6 +19,16 @@ public struct ConsumedEvent: Sendable {
     }
 }
 
+extension ConsumedEvent {
+    /// The event in `bytes` (a CloudEvent in the queue's JSON form), as read at `offset` of `topic`.
+    public init(topic: String, offset: UInt64, bytes: [UInt8]) throws {
+        self.init(
+            topic: topic, offset: offset,
+            header: try EventCoding.decoder.decode(CloudEventHeader.self, from: Data(bytes)),
+            bytes: bytes)
+    }
+}
+
 /// Reads one topic for one consumer and applies each event of the types it wants, exactly once in effect: the
 /// handler writes through the transaction it is given, and the consumer's position in the topic is stored in the
 /// same transaction. After any crash it resumes where its last commit says.

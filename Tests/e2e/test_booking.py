@@ -5,7 +5,9 @@ last places of a session."""
 from __future__ import annotations
 
 import datetime
+import os
 import sqlite3
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -233,3 +235,47 @@ def test_a_payment_whose_notification_never_arrives_is_found_by_reconciliation(l
 
     wait_until(lambda: status() == "confirmed", timeout=20, message="reconciliation to find the order paid")
     assert "found ord_" in registration.stdout_text()
+
+
+def test_a_paid_booking_opens_a_screening_the_patient_answers(platform, launcher):
+    """Registration's appointment-confirmed event reaches screening through the queue; the patient answers the
+    seeded questionnaire and is told where to go."""
+    from conftest import REPO, TEST_SIGNING_KEY
+
+    setup_doctor(platform)
+    seeded = subprocess.run(
+        [str(launcher.bin_dir / "yunzhen"), "seed", "--edge", platform.url, "--seeds", str(REPO / "seeds"),
+         "--registration", platform.services["registration"].url],
+        env={**os.environ, "YUNZHEN_AUTH_SIGNING_KEY": TEST_SIGNING_KEY},
+        capture_output=True, text=True, timeout=120,
+    )
+    assert "screening questionnaire published" in seeded.stdout, seeded.stdout + seeded.stderr
+    tomorrow = (datetime.datetime.now(BEIJING).date() + datetime.timedelta(days=1)).isoformat()
+    session = publish(platform, "wang-jian", tomorrow, "afternoon", places=3)
+    headers, patient = signed_up_patient(platform, "13512345670", "赵雷")
+    booked = platform.request(
+        "POST", "/api/registration/appointments", headers=headers, json={"sessionId": session["id"], "patientId": patient}
+    ).json()
+    http("POST", platform.url + booked["payment"]["payUrl"], data="action=pay",
+         headers={"Content-Type": "application/x-www-form-urlencoded"})
+
+    def pending() -> list:
+        return platform.get("/api/screening/me/screenings", headers=headers).json().get("screenings", [])
+
+    screenings = wait_until(pending, timeout=20, message="the confirmed appointment to open a screening")
+    assert screenings[0]["appointmentId"] == booked["appointment"]["id"] and screenings[0]["status"] == "pending"
+    current = platform.get("/api/screening/questionnaires/current", headers=headers).json()
+    answers = {item["id"]: False for item in current["questionnaire"]["items"] if item["type"] == "yes-no"}
+    answers.update({"Q1": 36.6, "Q2": ["none"], "Q8": "green", "Q12": "yes", "Q14": True})
+    answered = platform.request(
+        "POST", f"/api/screening/screenings/{screenings[0]['id']}/answers", headers=headers,
+        json={"version": current["version"], "answers": answers},
+    )
+    # The window opens 24 hours before the visit: tomorrow afternoon may still be more than 24 hours away.
+    if answered.status_code == 409:
+        assert answered.json()["code"] == "not-open-yet", answered.text
+        return
+    assert answered.status_code == 200, answered.text
+    result = answered.json()["result"]
+    assert (result["ruleId"], result["outcome"], result["passes"]) == ("R7", "normal-visit", True)
+    assert answered.json()["status"] == "passed"

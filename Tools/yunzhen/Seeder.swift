@@ -144,6 +144,15 @@ struct Seeder {
         if FileManager.default.fileExists(atPath: patientsFile.path) {
             done.append(try await loadPatients(try read(PatientSeeds.self, patientsFile)))
         }
+        let questionnaireFile = folder.appendingPathComponent("screening-questionnaire.json")
+        if let questionnaire = try? Data(contentsOf: questionnaireFile) {
+            // Published as it is (the service checks it); the same content again is refused as unchanged.
+            let response = try await send(
+                "POST", "screening/admin/questionnaires", raw: Array(questionnaire), expect: [201, 409],
+                what: "screening questionnaire")
+            done.append(
+                response.status == 201 ? "screening questionnaire published" : "screening questionnaire unchanged")
+        }
         return done.joined(separator: "; ")
     }
 

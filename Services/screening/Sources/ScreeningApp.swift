@@ -1,7 +1,11 @@
 import Foundation
 import Hummingbird
 import Logging
+import ServiceLifecycle
+import YunzhenContracts
 import YunzhenIdentity
+import YunzhenMessaging
+import YunzhenQueue
 import YunzhenServiceKit
 import YunzhenStorage
 
@@ -12,20 +16,51 @@ public func buildApplication(configuration: ScreeningConfiguration, logger: Logg
     // Every request with a token is verified here again, whatever the edge checked: a process on the host can
     // reach this service directly.
     let verifier = await TokenVerifier(publicKeys: configuration.verificationKeys)
+    let warnings = HealthWarnings()
     return try ServiceApplication.makeDomainService(
         .screening,
         dataDirectory: configuration.dataDirectory,
         migrator: ScreeningMigrations.migrator,
         settings: configuration.server,
         logger: logger,
-        router: { database in buildRouter(database: database, verifier: verifier) }
+        backgroundServices: { database in
+            // The one writer of the screening topic.
+            let topic = try TopicWriter.open(
+                directory: configuration.topicDirectory, topic: "screening", logger: logger)
+            let screenings = Screenings(database: database.writer, opensBefore: configuration.opensBefore)
+            return [
+                OutboxRelay(database: database.writer, writer: topic, logger: logger),
+                RetentionService(
+                    topic: "screening", topicDirectory: configuration.topicDirectory, policy: configuration.retention,
+                    logger: logger, onAlarm: { warnings.set("queue-retention", $0) }),
+                // Registration's confirmed appointments open screenings, its cancellations close them: exactly
+                // once, the consumer's position committed with the screening.
+                QueueConsumer(
+                    name: "screening-appointments", topic: "registration",
+                    topicDirectory: configuration.registrationTopicDirectory,
+                    eventTypes: [AppointmentConfirmed.eventType, AppointmentCancelled.eventType],
+                    database: database.writer, logger: logger,
+                    handler: { event, db in try screenings.handle(event, in: db) }),
+            ]
+        },
+        router: { database in
+            buildRouter(
+                database: database, verifier: verifier, opensBefore: configuration.opensBefore, warnings: warnings)
+        }
     )
 }
 
-/// The screening router over `database`; tests build it on an in-memory database.
-public func buildRouter(database: ServiceDatabase, verifier: TokenVerifier) -> Router<ServiceRequestContext> {
-    ServiceApplication.makeDomainRouter(
-        database: database, openAPIDocument: ScreeningAPI.openAPIDocument, verifier: verifier)
+/// The screening router over `database`; tests build it on an in-memory database, with their own clock.
+public func buildRouter(
+    database: ServiceDatabase, verifier: TokenVerifier, opensBefore: TimeInterval = 24 * 3600,
+    clock: @escaping @Sendable () -> Date = { Date() }, warnings: HealthWarnings = HealthWarnings()
+) -> Router<ServiceRequestContext> {
+    let router = ServiceApplication.makeDomainRouter(
+        database: database, openAPIDocument: ScreeningAPI.openAPIDocument, verifier: verifier, warnings: warnings)
+    ScreeningRoutes(
+        screenings: Screenings(database: database.writer, opensBefore: opensBefore), verifier: verifier, clock: clock
+    ).add(to: router)
+    return router
 }
 
 /// Screening's published HTTP API.
