@@ -115,6 +115,19 @@ public struct PatientAccess: Sendable {
         return try outcome.get()
     }
 
+    /// Runs `work` on one of a patient's resources (an appointment, a screening): `patientOf` finds whose it is,
+    /// then as `withPatient`. An unknown resource and a refused caller get the same `refusal`, which names the
+    /// resource, never the patient.
+    public func withResource<Value: Sendable>(
+        _ resourceType: String, id: String, _ action: AuditAction, request: Request, context: ServiceRequestContext,
+        refusal: Problem, patientOf: @escaping @Sendable (Database) throws -> String?,
+        _ work: @escaping @Sendable (Database, PatientAccessBasis) throws -> Value
+    ) async throws -> Value {
+        guard let patient = try await database.read(patientOf) else { throw refusal }
+        return try await withPatient(
+            patient, action, resourceType, id: id, request: request, context: context, refusal: refusal, work)
+    }
+
     /// The same answer whether the patient does not exist or the caller may not see them.
     static func notFound(_ patient: String, for principal: Principal) -> Problem {
         switch principal.kind {

@@ -312,14 +312,13 @@ struct BookingRoutes {
     ) async throws -> Value {
         let id = try context.parameters.require("id")
         if patientOnly { _ = try context.requireRole(.patient) }
-        let refusal = Appointments.noAppointment(id)
-        let patient = try await database.read { db in
-            try String.fetchOne(db, sql: "SELECT patient_id FROM appointment WHERE id = ?", arguments: [id])
-        }
-        guard let patient else { throw refusal }
         let now = setup.clock()
-        return try await access.withPatient(
-            patient, action, "appointment", id: id, request: request, context: context, refusal: refusal
+        return try await access.withResource(
+            "appointment", id: id, action, request: request, context: context,
+            refusal: Appointments.noAppointment(id),
+            patientOf: { db in
+                try String.fetchOne(db, sql: "SELECT patient_id FROM appointment WHERE id = ?", arguments: [id])
+            }
         ) { db, basis in
             if relationshipOnly, case .breakGlass = basis {
                 throw Problem(

@@ -68,14 +68,13 @@ struct ScreeningRoutes {
         _ work: @escaping @Sendable (String, Database, Date) throws -> Value
     ) async throws -> Value {
         let id = try context.parameters.require("id")
-        let refusal = Problem.notFound("There is no screening `\(id)`.")
-        let patient = try await screenings.database.read { db in
-            try String.fetchOne(db, sql: "SELECT patient_id FROM screening WHERE id = ?", arguments: [id])
-        }
-        guard let patient else { throw refusal }
         let now = clock()
-        return try await access.withPatient(
-            patient, action, "screening", id: id, request: request, context: context, refusal: refusal
+        return try await access.withResource(
+            "screening", id: id, action, request: request, context: context,
+            refusal: Problem.notFound("There is no screening `\(id)`."),
+            patientOf: { db in
+                try String.fetchOne(db, sql: "SELECT patient_id FROM screening WHERE id = ?", arguments: [id])
+            }
         ) { db, _ in try work(id, db, now) }
     }
 }
