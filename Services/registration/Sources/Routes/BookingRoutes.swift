@@ -313,12 +313,12 @@ struct BookingRoutes {
         let id = try context.parameters.require("id")
         if patientOnly { _ = try context.requireRole(.patient) }
         let now = setup.clock()
+        let patientOf: @Sendable (Database) throws -> String? = { db in
+            try String.fetchOne(db, sql: "SELECT patient_id FROM appointment WHERE id = ?", arguments: [id])
+        }
         return try await access.withResource(
             "appointment", id: id, action, request: request, context: context,
-            refusal: Appointments.noAppointment(id),
-            patientOf: { db in
-                try String.fetchOne(db, sql: "SELECT patient_id FROM appointment WHERE id = ?", arguments: [id])
-            }
+            refusal: Appointments.noAppointment(id), patientOf: patientOf
         ) { db, basis in
             if relationshipOnly, case .breakGlass = basis {
                 throw Problem(

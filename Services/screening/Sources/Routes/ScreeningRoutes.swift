@@ -69,12 +69,12 @@ struct ScreeningRoutes {
     ) async throws -> Value {
         let id = try context.parameters.require("id")
         let now = clock()
+        let patientOf: @Sendable (Database) throws -> String? = { db in
+            try String.fetchOne(db, sql: "SELECT patient_id FROM screening WHERE id = ?", arguments: [id])
+        }
         return try await access.withResource(
             "screening", id: id, action, request: request, context: context,
-            refusal: Problem.notFound("There is no screening `\(id)`."),
-            patientOf: { db in
-                try String.fetchOne(db, sql: "SELECT patient_id FROM screening WHERE id = ?", arguments: [id])
-            }
+            refusal: Problem.notFound("There is no screening `\(id)`."), patientOf: patientOf
         ) { db, _ in try work(id, db, now) }
     }
 }
