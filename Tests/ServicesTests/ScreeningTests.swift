@@ -202,6 +202,17 @@ import YunzhenStorage
                 try await send(.post, "/screenings/\(id)/answers", patient, ["version": 1, "answers": answers]).1[
                     "code"]
                     as? String == "already-answered")
+
+            // The hospital's view: by day, the pass rate and the rules that decided.
+            let day = ScreeningStatistics.format(clock.now)
+            #expect(try await send(.get, "/admin/statistics/screenings", patient).0 == .forbidden)
+            let statistics = try await send(.get, "/admin/statistics/screenings?from=\(day)&to=\(day)", admin)
+            let totals = statistics.1["totals"] as! [String: Any]
+            #expect(totals["answered"] as? Int == 1 && totals["passed"] as? Int == 0)
+            #expect(totals["byRule"] as? [String: Int] == ["R3": 1])
+            #expect(totals["byOutcome"] as? [String: Int] == ["fever-clinic": 1])
+            let bad = try await send(.get, "/admin/statistics/screenings?from=2026-02-30", admin)
+            #expect(bad.1["code"] as? String == "invalid-query")
         }
         let events = try await database.writer.read { db in
             try Data.fetchAll(db, sql: "SELECT event FROM queue_outbox ORDER BY id").map {

@@ -25,6 +25,19 @@ struct ScreeningRoutes {
                 context.logger.notice("questionnaire published", metadata: ["version": "\(published.version)"])
                 return EditedResponse(status: .created, response: published)
             }
+        router.group("admin/statistics").add(middleware: AuthenticationMiddleware(verifier: verifier))
+            .get("screenings") { request, context -> ScreeningStatistics.Report in
+                _ = try context.requireRole(.admin)
+                let query = request.uri.queryParameters
+                let today = ScreeningStatistics.format(clock())
+                let to = query["to"].map(String.init) ?? today
+                let from =
+                    query["from"].map(String.init)
+                    ?? ScreeningStatistics.midnight(to).map {
+                        ScreeningStatistics.format($0.addingTimeInterval(-29 * 86400))
+                    } ?? to
+                return try await ScreeningStatistics(database: screenings.database).report(from: from, to: to)
+            }
         router.group("questionnaires").add(middleware: AuthenticationMiddleware(verifier: verifier))
             .get("current") { _, context -> Screenings.Published in
                 _ = try context.requirePrincipal()
