@@ -204,7 +204,7 @@ import YunzhenStorage
                     as? String == "already-answered")
 
             // The hospital's view: by day, the pass rate and the rules that decided.
-            let day = ScreeningStatistics.format(clock.now)
+            let day = HospitalCalendar.shared.date(of: clock.now)
             #expect(try await send(.get, "/admin/statistics/screenings", patient).0 == .forbidden)
             let statistics = try await send(.get, "/admin/statistics/screenings?from=\(day)&to=\(day)", admin)
             let totals = statistics.1["totals"] as! [String: Any]

@@ -192,16 +192,14 @@ struct Seeder {
     /// Publishes each doctor's weekly sessions for the 14 days from today (Beijing); sessions already published
     /// are left alone, and today's periods that are over are skipped.
     private func loadSessions(_ doctors: [DoctorSeeds.Doctor]) async throws -> String {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(secondsFromGMT: 8 * 3600)!
+        let calendar = HospitalCalendar.shared
+        let first = calendar.date(of: today)
         var published = 0
         var existing = 0
         for offset in 0..<14 {
-            let day = calendar.date(byAdding: .day, value: offset, to: today)!
-            let parts = calendar.dateComponents([.year, .month, .day, .weekday], from: day)
-            let date = String(format: "%04d-%02d-%02d", parts.year!, parts.month!, parts.day!)
-            // Calendar counts Sunday as 1; the seeds count Monday as 1.
-            let weekday = (parts.weekday! + 5) % 7 + 1
+            guard let date = calendar.date(first, plusDays: offset), let weekday = calendar.weekday(of: date) else {
+                continue
+            }
             for doctor in doctors {
                 for weekly in doctor.weekly where weekly.weekday == weekday {
                     struct Input: Encodable {

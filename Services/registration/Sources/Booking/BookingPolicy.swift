@@ -1,4 +1,5 @@
 import Foundation
+import YunzhenContracts
 import YunzhenServiceKit
 
 /// The hospital's booking rules, from configuration.

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Hummingbird
+import YunzhenContracts
 import YunzhenServiceKit
 
 /// What booking does for the hospital, day by day (Beijing dates), for an admin page to chart: bookings (paid, or
@@ -72,8 +73,8 @@ struct BookingStatistics: Sendable {
                 .badRequest, code: "invalid-query",
                 detail: "`to` must be a date YYYY-MM-DD from `from` to a year after.")
         }
-        // Stored times are UTC; `+8 hours` gives the Beijing date.
-        let local = "'+\(HospitalCalendar.utcOffset / 3600) hours'"
+        // Stored times are UTC; the modifier gives the Beijing date.
+        let local = HospitalCalendar.sqliteModifier
         let rows = try await database.read { db in
             try Row.fetchAll(
                 db,

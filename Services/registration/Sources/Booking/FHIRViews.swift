@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Hummingbird
+import YunzhenContracts
 
 /// Read-only FHIR R4 views of booking for integrators and other hospitals' systems: a session is a `Schedule`
 /// (one doctor, one planning horizon), each of its places a `Slot`, a booking an `Appointment`. JSON as FHIR's JSON

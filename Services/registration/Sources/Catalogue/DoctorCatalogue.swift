@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Hummingbird
+import YunzhenContracts
 import YunzhenServiceKit
 
 /// The doctors patients choose from: name, title, department, specialties, introduction, photo and fee per visit

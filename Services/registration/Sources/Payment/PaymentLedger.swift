@@ -20,9 +20,10 @@ struct PaymentLedger: Sendable {
     /// How long a notification may be late before the order is queried.
     var reconcileAfter: TimeInterval = 60
 
-    /// Who the audit trail names for the gateway's changes.
-    static let auditActor = RequestAudit(
-        actor: "payment-gateway", actorRole: "system", requestID: "", clientAddress: "gateway")
+    /// Who the audit trail names for the gateway's changes, in the request (a notification) that made them.
+    static func audit(requestID: String) -> RequestAudit {
+        RequestAudit(actor: "payment-gateway", actorRole: "system", requestID: requestID, clientAddress: "gateway")
+    }
 
     // MARK: Notifications
 
@@ -30,9 +31,7 @@ struct PaymentLedger: Sendable {
     /// Refuses, changing nothing, a notification about an unknown order or with another amount than the order's.
     @discardableResult
     func apply(_ notification: PaymentNotification, requestID: String = "", now: Date = Date()) async throws -> Bool {
-        let audit = RequestAudit(
-            actor: Self.auditActor.actor, actorRole: Self.auditActor.actorRole, requestID: requestID,
-            clientAddress: Self.auditActor.clientAddress)
+        let audit = Self.audit(requestID: requestID)
         let changed = try await database.write { db -> Bool in
             switch notification {
             case .paid(let orderID, let transactionID, let amount, let paidAt):

@@ -3,6 +3,7 @@ import GRDB
 import HTTPTypes
 import Hummingbird
 import YunzhenAudit
+import YunzhenContracts
 import YunzhenIdentity
 import YunzhenServiceKit
 

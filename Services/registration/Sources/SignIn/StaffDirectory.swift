@@ -178,12 +178,6 @@ struct StaffDirectory: Sendable {
             extensions: ["retryAfterSeconds": "\(wait)"])
     }
 
-    static func invalid(_ field: String, _ message: String) -> Problem {
-        Problem(
-            .unprocessableContent, code: "invalid-staff", detail: "`\(field)` \(message).", extensions: ["field": field]
-        )
-    }
-
     /// bcrypt is deliberately slow (a quarter of a second at cost 12): run it on a Dispatch thread, never on one of
     /// Swift's few cooperative threads, which every request shares.
     static func hash(_ password: String, cost: UInt8) async -> String {

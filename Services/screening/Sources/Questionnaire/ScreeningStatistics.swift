@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Hummingbird
+import YunzhenContracts
 import YunzhenServiceKit
 
 /// Screening for the hospital, by Beijing date of the answer: screenings answered, the pass rate, and the outcomes
@@ -40,13 +41,13 @@ struct ScreeningStatistics: Sendable {
         var totals: Day
     }
 
-    static let beijing = TimeZone(secondsFromGMT: 8 * 3600)!
+    let calendar = HospitalCalendar.shared
 
     func report(from: String, to: String) async throws -> Report {
-        guard let start = Self.midnight(from) else {
+        guard let start = calendar.midnight(of: from) else {
             throw Problem(.badRequest, code: "invalid-query", detail: "`from` must be a date YYYY-MM-DD.")
         }
-        guard let end = Self.midnight(to), end >= start, end.timeIntervalSince(start) <= 366 * 86400 else {
+        guard let end = calendar.midnight(of: to), end >= start, end.timeIntervalSince(start) <= 366 * 86400 else {
             throw Problem(
                 .badRequest, code: "invalid-query",
                 detail: "`to` must be a date YYYY-MM-DD from `from` to a year after.")
@@ -55,8 +56,8 @@ struct ScreeningStatistics: Sendable {
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT date(submitted_at, '+8 hours') AS day, rule_id, outcome FROM screening_answer
-                    WHERE date(submitted_at, '+8 hours') BETWEEN ? AND ?
+                    SELECT date(submitted_at, \(HospitalCalendar.sqliteModifier)) AS day, rule_id, outcome
+                    FROM screening_answer WHERE day BETWEEN ? AND ?
                     """,
                 arguments: [from, to])
         }
@@ -73,36 +74,17 @@ struct ScreeningStatistics: Sendable {
         }
         var series: [Day] = []
         var totals = Day(date: "\(from)/\(to)")
-        var date = start
-        while date <= end {
-            let key = Self.format(date)
-            let day = days[key] ?? Day(date: key)
+        var date = from
+        while date <= to {
+            let day = days[date] ?? Day(date: date)
             series.append(day)
             totals.answered += day.answered
             totals.passed += day.passed
             totals.byRule.merge(day.byRule, uniquingKeysWith: +)
             totals.byOutcome.merge(day.byOutcome, uniquingKeysWith: +)
-            date = date.addingTimeInterval(86400)
+            guard let next = calendar.date(date, plusDays: 1) else { break }
+            date = next
         }
         return Report(from: from, to: to, days: series, totals: totals)
-    }
-
-    static func midnight(_ text: String) -> Date? {
-        guard text.wholeMatch(of: /[0-9]{4}-[0-9]{2}-[0-9]{2}/) != nil else { return nil }
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = beijing
-        let parts = text.split(separator: "-").compactMap { Int($0) }
-        let components = DateComponents(year: parts[0], month: parts[1], day: parts[2])
-        guard let day = calendar.date(from: components),
-            calendar.dateComponents([.year, .month, .day], from: day) == components
-        else { return nil }
-        return day
-    }
-
-    static func format(_ date: Date) -> String {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = beijing
-        let parts = calendar.dateComponents([.year, .month, .day], from: date)
-        return String(format: "%04d-%02d-%02d", parts.year!, parts.month!, parts.day!)
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Hummingbird
 import YunzhenAudit
+import YunzhenContracts
 import YunzhenIdentity
 import YunzhenServiceKit
 
@@ -29,13 +30,8 @@ struct ScreeningRoutes {
             .get("screenings") { request, context -> ScreeningStatistics.Report in
                 _ = try context.requireRole(.admin)
                 let query = request.uri.queryParameters
-                let today = ScreeningStatistics.format(clock())
-                let to = query["to"].map(String.init) ?? today
-                let from =
-                    query["from"].map(String.init)
-                    ?? ScreeningStatistics.midnight(to).map {
-                        ScreeningStatistics.format($0.addingTimeInterval(-29 * 86400))
-                    } ?? to
+                let to = query["to"].map(String.init) ?? HospitalCalendar.shared.date(of: clock())
+                let from = query["from"].map(String.init) ?? HospitalCalendar.shared.date(to, plusDays: -29) ?? to
                 return try await ScreeningStatistics(database: screenings.database).report(from: from, to: to)
             }
         router.group("questionnaires").add(middleware: AuthenticationMiddleware(verifier: verifier))
