@@ -62,7 +62,9 @@ deps:
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; fi
 
+# zbarimg (zbar-tools) decodes the entry passes' QR codes in the tests, as an independent reader would.
 test-deps:
+	@command -v zbarimg >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq zbar-tools)
 	@python3 -c "import pytest, requests, yaml, openapi_spec_validator, cryptography" 2>/dev/null || \
 	  python3 -m pip install --quiet $(PYTHON_PACKAGES) || \
 	  ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-pytest python3-requests python3-yaml python3-openapi-spec-validator python3-cryptography)

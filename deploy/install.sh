@@ -105,7 +105,7 @@ done
 shopt -s nullglob
 unit_files=("$UNITS_SRC"/*.service "$UNITS_SRC"/*.target "$UNITS_SRC"/*.timer)
 shopt -u nullglob
-for f in yunzhen registration edge; do
+for f in yunzhen registration edge screening; do
     [[ -f $ENV_SRC/$f.env.example ]] || die "missing $ENV_SRC/$f.env.example"
 done
 
@@ -195,7 +195,7 @@ done
 # 4. Configuration: only ever added, never overwritten.
 
 run install -d -m 0750 "${etc_dir_owner[@]}" "$ETC_DIR"
-for f in yunzhen registration edge; do
+for f in yunzhen registration edge screening; do
     dest="$ETC_DIR/$f.env"
     if [[ -e $dest ]]; then
         note "keep: $dest (already present, not touched)"
@@ -254,7 +254,7 @@ cat <<EOF
 
 yunzhen installed$( ((dry_run)) && printf ' (dry run: nothing was changed)')$([[ -n $prefix ]] && printf ' under %s' "$prefix").
 Next steps:
-  review the configuration:   $ETC_DIR/yunzhen.env, registration.env, edge.env
+  review the configuration:   $ETC_DIR/yunzhen.env, registration.env, edge.env, screening.env
 EOF
 if ((running)); then
     cat <<EOF

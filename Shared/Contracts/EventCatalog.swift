@@ -15,6 +15,7 @@ public enum EventCatalog {
         ScreeningRequested.self,
         ScreeningPassed.self,
         ScreeningFailed.self,
+        EpidemicConsultRequested.self,
     ]
 
     public static func isKnown(_ type: String) -> Bool {

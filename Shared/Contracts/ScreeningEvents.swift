@@ -66,3 +66,28 @@ public struct ScreeningFailed: IntegrationEvent, Equatable {
 
     public init(screening: ScreeningEvaluated) { self.screening = screening }
 }
+
+/// A patient asked a free epidemic question (免费疫情咨询): the doctors on duty see it; consult will hold the
+/// conversation. Carries the question, since the doctor who takes it answers it.
+public struct EpidemicConsultRequested: IntegrationEvent, Equatable {
+    public static let eventType = "screening.epidemic-consult-requested.v1"
+    public var consultationID: String
+    public var patientID: String
+    public var accountID: String
+    /// `symptoms`, `visiting`, `travel`, `vaccination`, `protection`, `testing` or `other`.
+    public var topic: String
+    public var question: String
+    public var openedAt: Date
+    public var subject: String { consultationID }
+
+    public init(
+        consultationID: String, patientID: String, accountID: String, topic: String, question: String, openedAt: Date
+    ) {
+        self.consultationID = consultationID
+        self.patientID = patientID
+        self.accountID = accountID
+        self.topic = topic
+        self.question = question
+        self.openedAt = openedAt
+    }
+}

@@ -54,6 +54,20 @@ import YunzhenTesting
         ] {
             #expect(try Self.access(path, method) == .signedIn, "\(method) \(path)")
         }
+        // 科普 articles are read by anyone; written by staff only.
+        for path in [
+            "/api/screening/articles", "/api/screening/articles?q=%E5%8F%91%E7%83%AD", "/api/screening/articles/tags",
+            "/api/screening/articles/art_1", "/api/screening/articles/art_1/cover",
+        ] {
+            #expect(try Self.access(path) == .open, "\(path)")
+        }
+        for (path, method) in [
+            ("/api/screening/articles", HTTPRequest.Method.post), ("/api/screening/articles/art_1", .put),
+            ("/api/screening/articles/art_1/cover", .put), ("/api/screening/articles/art_1/cover/x", .get),
+            ("/api/screening/screenings/scr_1/pass", .get), ("/api/screening/gate/checks", .post),
+        ] {
+            #expect(try Self.access(path, method) == .signedIn, "\(method) \(path)")
+        }
     }
 
     @Test func aBucketAllowsItsRateAndRefills() {

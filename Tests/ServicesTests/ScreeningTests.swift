@@ -249,39 +249,55 @@ import YunzhenStorage
         #expect(status == "cancelled")
     }
 
-    /// The access matrix of screening's patient-data endpoints: every caller that is not the patient's account is
-    /// refused exactly as for a screening that does not exist.
-    @Test(arguments: [
-        (HTTPRequest.Method.get, "/screenings/{id}"), (.post, "/screenings/{id}/answers"),
-    ])
-    func anotherPatientsScreeningIsRefusedAsIfItDidNotExist(method: HTTPRequest.Method, path: String) async throws {
-        let database = try ServiceDatabase.inMemory(migrator: ScreeningMigrations.migrator)
-        let screenings = Screenings(database: database.writer, opensBefore: 24 * 3600)
-        let event = try Self.confirmed("apt_9", patient: "pat_9", account: "acct_owner")
-        try await database.writer.write { db in try screenings.handle(event, in: db) }
-        let id = try await database.writer.read { db in try String.fetchOne(db, sql: "SELECT id FROM screening")! }
-        let router = buildRouter(database: database, verifier: await TestIdentity.verifier())
-        let app = ServiceApplication.make(
-            name: "screening", router: router, settings: ServerSettings(port: 0), logger: Logger(label: "t"))
-        let callers: [(String, Principal.Kind, Set<Role>)] = [
-            ("acct_other", .patient, [.patient]), ("staff_doc", .staff, [.doctor]), ("staff_nurse", .staff, [.nurse]),
-            ("staff_ph", .staff, [.pharmacist]), ("staff_gate", .staff, [.gate]), ("staff_admin", .staff, [.admin]),
-            ("intg_1", .integrator, [.integrator]),
-        ]
-        try await app.test(.router) { client in
+    /// The access matrix of screening's patient-data endpoints: every caller that is not the patient's account (or
+    /// the doctor who took their question) is refused exactly as for an id that does not exist.
+    @Test(
+        arguments: [
+            (HTTPRequest.Method.get, "/screenings/{screening}", nil),
+            (.post, "/screenings/{screening}/answers", #"{"version":1,"answers":{}}"#),
+            (.get, "/screenings/{screening}/pass", nil), (.get, "/epidemic-consultations/{consultation}", nil),
+            (.post, "/epidemic-consultations", #"{"patientId":"{patient}","topic":"other","question":"能来医院吗？我发烧了"}"#),
+        ] as [(HTTPRequest.Method, String, String?)])
+    func anotherPatientsDataIsRefusedAsIfItDidNotExist(method: HTTPRequest.Method, path: String, body: String?)
+        async throws
+    {
+        try await ScreeningFixture.run { fixture in
+            let screening = try await fixture.confirmedAppointment("apt_9", patient: "pat_9", account: "acct_owner")
+            #expect(try await fixture.answer(screening, as: "acct_owner", QuestionnaireRulesTests.healthy).0 == .ok)
+            let consultation =
+                try await fixture.send(
+                    .post, "/epidemic-consultations", try await fixture.headers("acct_owner", .patient),
+                    ["patientId": "pat_9", "topic": "testing", "question": "抗原阳性还能按时复诊吗？"]
+                ).1["id"] as! String
+            let callers: [(String, Principal.Kind, Set<Role>)] = [
+                ("acct_other", .patient, [.patient]), ("staff_doc", .staff, [.doctor]),
+                ("staff_nurse", .staff, [.nurse]), ("staff_ph", .staff, [.pharmacist]),
+                ("staff_gate", .staff, [.gate]), ("staff_admin", .staff, [.admin]),
+                ("intg_1", .integrator, [.integrator]),
+            ]
             for (subject, kind, roles) in callers {
                 let headers: HTTPFields = [
                     .authorization: "Bearer \(try await TestIdentity.token(subject, kind: kind, roles: roles))",
                     .contentType: "application/json",
                 ]
                 var answers: [String] = []
-                for target in [id, "scr_00000000000000000000"] {
-                    let response = try await client.execute(
-                        uri: path.replacingOccurrences(of: "{id}", with: target), method: method, headers: headers,
-                        body: method == .post ? ByteBuffer(string: #"{"version":1,"answers":{}}"#) : nil)
+                for ids in [
+                    ["{screening}": screening, "{consultation}": consultation, "{patient}": "pat_9"],
+                    [
+                        "{screening}": "scr_00000000000000000000", "{consultation}": "epc_0000000000000000",
+                        "{patient}": "pat_00000000000000000000",
+                    ],
+                ] {
+                    func fill(_ text: String) -> String {
+                        ids.reduce(text) { $0.replacingOccurrences(of: $1.key, with: $1.value) }
+                    }
+                    let response = try await fixture.client.execute(
+                        uri: fill(path), method: method, headers: headers,
+                        body: body.map { ByteBuffer(string: fill($0)) })
                     let problem = try JSONDecoder().decode(ProblemDocument.self, from: Data(buffer: response.body))
                     answers.append(
-                        "\(response.status.code) \(problem.detail.replacingOccurrences(of: target, with: "{id}"))")
+                        "\(response.status.code) "
+                            + ids.reduce(problem.detail) { $0.replacingOccurrences(of: $1.value, with: $1.key) })
                 }
                 #expect(answers[0] == answers[1], "\(subject) \(method) \(path): \(answers)")
                 #expect(!answers[0].hasPrefix("2"), "\(subject) \(method) \(path)")

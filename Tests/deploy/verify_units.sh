@@ -103,7 +103,7 @@ known_vars=" YUNZHEN_DATA YUNZHEN_HOST YUNZHEN_PORT YUNZHEN_LOG_LEVEL YUNZHEN_LO
  YUNZHEN_BOOTSTRAP_ADMIN_PASSWORD YUNZHEN_PAYMENT_GATEWAY YUNZHEN_PAYMENT_URL YUNZHEN_PAYMENT_NOTIFY_URL
  YUNZHEN_PAYMENT_KEY_ID YUNZHEN_PAYMENT_SECRET YUNZHEN_PAYMENT_TIMEOUT_MS YUNZHEN_PAYMENT_RECONCILE_AFTER_SECONDS
  YUNZHEN_BOOKING_HOLD_MINUTES YUNZHEN_BOOKING_DAYS_AHEAD YUNZHEN_BOOKING_OPENS_AT YUNZHEN_BOOKING_CANCEL_CUTOFF_MINUTES
- YUNZHEN_BOOKING_MAX_HOLDS
+ YUNZHEN_BOOKING_MAX_HOLDS YUNZHEN_SCREENING_OPENS_HOURS YUNZHEN_SCREENING_SINGLE_ENTRY
  YUNZHEN_HOSPITAL_PROVINCE "
 env_ok() {
     local f=$1 name prev="" line bad=0
@@ -121,7 +121,7 @@ env_ok() {
     done <"$f"
     return "$bad"
 }
-for f in yunzhen registration edge; do
+for f in yunzhen registration edge screening; do
     check "env/$f.env.example: known, commented variables" env_ok "$deploy/env/$f.env.example"
 done
 check "registration.env.example holds the signing key placeholder" \
@@ -255,7 +255,7 @@ if run_install --prefix "$root"; then
             cmp -s "$f" "$root/etc/systemd/system/$(basename "$f")" || { echo "  unit $(basename "$f") differs"; bad=1; }
         done
         expect_mode "$root/etc/yunzhen" 750 || bad=1
-        for f in yunzhen registration edge; do
+        for f in yunzhen registration edge screening; do
             expect_mode "$root/etc/yunzhen/$f.env" 600 || bad=1
         done
         return "$bad"

@@ -295,8 +295,10 @@ def test_the_seed_tool_creates_demo_staff_and_teams_once(platform, launcher, tmp
     passwords = dict(line.split("\t") for line in first.splitlines() if "\t" in line)
     session = staff_session(platform, "wang.jian", passwords["wang.jian"])
     assert session["mustChangePassword"] is True
+    assert "articles 12 published, 0 there already" in first, first
     again = seed()
     assert "teams 0 created; staff 0 created" in again, again
+    assert "articles 0 published, 12 there already" in again, again
     assert "doctors 0 created" in again and "sessions 0 published" in again, again
 
     # The catalogue is there for patients: doctors with photos and their next sessions.

@@ -153,7 +153,61 @@ struct Seeder {
             done.append(
                 response.status == 201 ? "screening questionnaire published" : "screening questionnaire unchanged")
         }
+        let articles = folder.appendingPathComponent("articles")
+        if FileManager.default.fileExists(atPath: articles.path) { done.append(try await loadArticles(articles)) }
         return done.joined(separator: "; ")
+    }
+
+    struct ArticleSeed: Codable {
+        var title: String
+        var titleEn: String?
+        var summary: String?
+        var body: String
+        var tags: [String]
+    }
+    struct ArticleTitles: Decodable {
+        struct Article: Decodable { let title: String }
+        let articles: [Article]
+    }
+
+    /// The 科普 articles `NN-*.md` in `folder`, each published unless one with its title exists already.
+    private func loadArticles(_ folder: URL) async throws -> String {
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path)
+            .filter { $0.hasSuffix(".md") && $0.first?.isNumber == true }.sorted()
+        let existing = try decode(
+            ArticleTitles.self,
+            try await send("GET", "screening/articles?limit=100&withdrawn=include", expect: [200], what: "articles"))
+        let titles = Set(existing.articles.map(\.title))
+        var published = 0
+        for file in files {
+            let url = folder.appendingPathComponent(file)
+            guard let article = Self.article(from: try String(contentsOf: url, encoding: .utf8)) else {
+                throw Failure(description: "\(url.path) needs front matter between `---` lines with a title")
+            }
+            guard !titles.contains(article.title) else { continue }
+            _ = try await send("POST", "screening/articles", article, expect: [201], what: "article \(file)")
+            published += 1
+        }
+        return "articles \(published) published, \(files.count - published) there already"
+    }
+
+    /// `---`, `key: value` lines (split at the first colon: values are not YAML), `---`, then the Markdown body.
+    static func article(from text: String) -> ArticleSeed? {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        guard lines.first == "---", let end = lines.dropFirst().firstIndex(of: "---") else { return nil }
+        var fields: [String: String] = [:]
+        for line in lines[1..<end] {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            fields[String(line[..<colon]).trimmingCharacters(in: .whitespaces)] = String(
+                line[line.index(after: colon)...]
+            ).trimmingCharacters(in: .whitespaces)
+        }
+        guard let title = fields["title"], !title.isEmpty else { return nil }
+        return ArticleSeed(
+            title: title, titleEn: fields["titleEn"], summary: fields["summary"],
+            body: lines[(end + 1)...].joined(separator: "\n"),
+            tags: (fields["tags"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                .filter { !$0.isEmpty })
     }
 
     /// Each doctor's catalogue entry (linked to their staff account), fees and photo.

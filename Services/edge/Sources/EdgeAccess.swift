@@ -4,7 +4,7 @@ import Synchronization
 import YunzhenContracts
 
 /// Which public requests need a signed-in caller. Everything does, except an explicit list: signing in, the
-/// public catalogue, the payment provider's notifications, and the API documents. Unknown means protected, so a new route is never public by accident.
+/// public catalogue, the payment provider's notifications, the 科普 articles, and the API documents. Unknown means protected, so a new route is never public by accident.
 /// The edge checks the token before proxying (a request without one costs a service nothing); each service checks
 /// it again, since a process on the host can reach a service directly.
 enum EdgeAccess: Equatable {
@@ -41,7 +41,11 @@ enum EdgeAccess: Equatable {
             case _ where segments.count == 3 && segments[0] == "sandbox-pay" && segments[1] == "pay": return .open
             default: return .signedIn
             }
-        case .reports, .consult, .followup, .screening:
+        case .screening:
+            // 科普 articles are for everyone, signed in or not; writing them is not.
+            if segments.first == "articles", segments.count <= 3, method == .get || method == .head { return .open }
+            return .signedIn
+        case .reports, .consult, .followup:
             return .signedIn
         }
     }

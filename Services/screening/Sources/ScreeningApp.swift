@@ -33,19 +33,22 @@ public func buildApplication(configuration: ScreeningConfiguration, logger: Logg
                 RetentionService(
                     topic: "screening", topicDirectory: configuration.topicDirectory, policy: configuration.retention,
                     logger: logger, onAlarm: { warnings.set("queue-retention", $0) }),
-                // Registration's confirmed appointments open screenings, its cancellations close them: exactly
-                // once, the consumer's position committed with the screening.
+                // Registration's patients say who manages whom; its confirmed appointments open screenings, its
+                // cancellations close them: exactly once, the consumer's position committed with the change.
                 QueueConsumer(
-                    name: "screening-appointments", topic: "registration",
+                    name: "screening-registration", topic: "registration",
                     topicDirectory: configuration.registrationTopicDirectory,
-                    eventTypes: [AppointmentConfirmed.eventType, AppointmentCancelled.eventType],
+                    eventTypes: [
+                        PatientRegistered.eventType, AppointmentConfirmed.eventType, AppointmentCancelled.eventType,
+                    ],
                     database: database.writer, logger: logger,
                     handler: { event, db in try screenings.handle(event, in: db) }),
             ]
         },
         router: { database in
             buildRouter(
-                database: database, verifier: verifier, opensBefore: configuration.opensBefore, warnings: warnings)
+                database: database, verifier: verifier, opensBefore: configuration.opensBefore,
+                singleEntry: configuration.singleEntry, warnings: warnings)
         }
     )
 }
@@ -53,12 +56,20 @@ public func buildApplication(configuration: ScreeningConfiguration, logger: Logg
 /// The screening router over `database`; tests build it on an in-memory database, with their own clock.
 public func buildRouter(
     database: ServiceDatabase, verifier: TokenVerifier, opensBefore: TimeInterval = 24 * 3600,
-    clock: @escaping @Sendable () -> Date = { Date() }, warnings: HealthWarnings = HealthWarnings()
+    singleEntry: Bool = true, clock: @escaping @Sendable () -> Date = { Date() },
+    warnings: HealthWarnings = HealthWarnings()
 ) -> Router<ServiceRequestContext> {
     let router = ServiceApplication.makeDomainRouter(
         database: database, openAPIDocument: ScreeningAPI.openAPIDocument, verifier: verifier, warnings: warnings)
     ScreeningRoutes(
-        screenings: Screenings(database: database.writer, opensBefore: opensBefore), verifier: verifier, clock: clock
+        screenings: Screenings(database: database.writer, opensBefore: opensBefore),
+        passes: EntryPasses(database: database.writer, singleEntry: singleEntry), verifier: verifier, clock: clock
+    ).add(to: router)
+    ArticleRoutes(articles: Articles(database: database.writer), verifier: verifier, clock: clock).add(to: router)
+    EpidemicConsultationRoutes(
+        database: database.writer,
+        access: PatientAccess(database: database.writer, relationships: ScreeningRelationships()),
+        verifier: verifier, clock: clock
     ).add(to: router)
     return router
 }

@@ -18,6 +18,9 @@ public struct ScreeningConfiguration: ProcessConfiguration {
     /// How long before the visit the questionnaire opens (`YUNZHEN_SCREENING_OPENS_HOURS`, 1–168, default 24); it
     /// closes when the visit ends.
     public var opensBefore: TimeInterval = 24 * 3600
+    /// Whether an entry pass lets its holder in once only (`YUNZHEN_SCREENING_SINGLE_ENTRY`, `true` or `false`,
+    /// default `true`); otherwise any number of times on its day, each entry recorded.
+    public var singleEntry = true
     public var retention = RetentionPolicy()
 
     public init(environment: EnvironmentReader) throws(ConfigurationError) {
@@ -28,5 +31,6 @@ public struct ScreeningConfiguration: ProcessConfiguration {
         registrationTopicDirectory = try DataRoot.topicDirectory(for: .registration, environment: environment)
         opensBefore = TimeInterval(
             try environment.integer("YUNZHEN_SCREENING_OPENS_HOURS", default: 24, in: 1...168) * 3600)
+        singleEntry = try environment.boolean("YUNZHEN_SCREENING_SINGLE_ENTRY", default: true)
     }
 }

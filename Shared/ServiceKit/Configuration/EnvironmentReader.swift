@@ -52,6 +52,16 @@ public struct EnvironmentReader: Sendable {
         return value
     }
 
+    /// `true` or `false` (also `yes`/`no`, `1`/`0`, any case).
+    public func boolean(_ variable: String, default fallback: Bool) throws(ConfigurationError) -> Bool {
+        guard let text = optionalString(variable) else { return fallback }
+        switch text.lowercased() {
+        case "true", "yes", "1": return true
+        case "false", "no", "0": return false
+        default: throw ConfigurationError(variable: variable, problem: "\"\(text)\" is neither true nor false")
+        }
+    }
+
     public func port(_ variable: String, default fallback: Int) throws(ConfigurationError) -> Int {
         guard let text = optionalString(variable) else { return fallback }
         guard let value = Int(text), (0...65535).contains(value) else {

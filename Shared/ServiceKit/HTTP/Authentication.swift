@@ -7,16 +7,22 @@ import YunzhenIdentity
 public struct AuthenticationMiddleware: RouterMiddleware {
     public typealias Context = ServiceRequestContext
     let verifier: TokenVerifier
+    /// When false, a request without an Authorization header goes on anonymous (public pages that show more to
+    /// staff); a header that is there must still be a valid token.
+    let required: Bool
 
-    public init(verifier: TokenVerifier) {
+    public init(verifier: TokenVerifier, required: Bool = true) {
         self.verifier = verifier
+        self.required = required
     }
 
     public func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
     ) async throws -> Response {
         var context = context
-        context.principal = try await Self.authenticate(request, with: verifier)
+        if required || request.headers[.authorization] != nil {
+            context.principal = try await Self.authenticate(request, with: verifier)
+        }
         return try await next(request, context)
     }
 

@@ -3,6 +3,7 @@ import GRDB
 import Hummingbird
 import YunzhenContracts
 import YunzhenServiceKit
+import YunzhenStorage
 
 /// The doctors patients choose from: name, title, department, specialties, introduction, photo and fee per visit
 /// type, with each doctor's next session that still has places. Admins keep it; anyone reads it.
@@ -152,16 +153,9 @@ struct DoctorCatalogue: Sendable {
         }
     }
 
-    /// Sets the doctor's photo: a PNG or JPEG of at most 512 KiB, recognised by its bytes, not by what the
-    /// client claims (an SVG or HTML "photo" could carry script).
+    /// Sets the doctor's photo: a PNG or JPEG of at most 512 KiB.
     func setPhoto(_ id: String, bytes: Data, audit: RequestAudit) async throws {
-        guard bytes.count <= 512 * 1024 else {
-            throw Problem(.contentTooLarge, code: "photo-too-large", detail: "A photo must be at most 512 KiB.")
-        }
-        guard let type = Self.imageType(bytes) else {
-            throw Problem(
-                .unsupportedMediaType, code: "unsupported-photo", detail: "A photo must be a PNG or a JPEG image.")
-        }
+        let type = try UploadedImage.check(bytes, limit: 512 * 1024, what: "photo")
         try await database.write { db in
             try db.execute(
                 sql: "UPDATE doctor SET photo = ?, photo_type = ?, updated_at = ? WHERE id = ?",
@@ -191,8 +185,8 @@ struct DoctorCatalogue: Sendable {
     /// Doctors by department, by a word of their name or specialties (`query`), or by specialty; by title, then
     /// name. At most 200.
     func search(department: String?, query: String?, specialty: String?, now: Date) async throws -> [DoctorView] {
-        let like = query.map { "%\(Self.escapeLike($0))%" }
-        let specialtyLike = specialty.map { "%\"\(Self.escapeLike($0))\"%" }
+        let like = query.map(LikePattern.containing)
+        let specialtyLike = specialty.map { "%\"" + LikePattern.escaped($0) + "\"%" }
         return try await database.read { db in
             let ids = try String.fetchAll(
                 db,
@@ -258,17 +252,6 @@ struct DoctorCatalogue: Sendable {
         return NextSession(
             id: row["id"], date: row["date"], period: row["period"], visitType: row["visit_type"],
             placesLeft: row["places_left"])
-    }
-
-    static func imageType(_ bytes: Data) -> String? {
-        if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return "image/png" }
-        if bytes.starts(with: [0xFF, 0xD8, 0xFF]) { return "image/jpeg" }
-        return nil
-    }
-
-    static func escapeLike(_ text: String) -> String {
-        text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
-            .replacingOccurrences(of: "_", with: "\\_")
     }
 
     static func noDoctor(_ id: String) -> Problem { Problem.notFound("There is no doctor `\(id)`.") }

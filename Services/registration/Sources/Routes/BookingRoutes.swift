@@ -91,13 +91,7 @@ struct BookingRoutes {
         }
         router.get("doctors/{id}/photo") { _, context -> Response in
             let photo = try await catalogue.photo(try context.parameters.require("id"))
-            return Response(
-                status: .ok,
-                headers: [
-                    .contentType: photo.contentType, .cacheControl: "public, max-age=3600",
-                    .contentSecurityPolicy: "default-src 'none'", HTTPField.Name("X-Content-Type-Options")!: "nosniff",
-                ],
-                body: .init(byteBuffer: ByteBuffer(data: photo.bytes)))
+            return UploadedImage.response(photo.bytes, contentType: photo.contentType)
         }
         let admin = router.group("admin/doctors").add(middleware: AuthenticationMiddleware(verifier: verifier))
         admin.put("{id}") { request, context in

@@ -63,6 +63,16 @@ struct Questionnaire: Codable, Sendable, Equatable {
 
         /// Whether the patient may enter the general clinics for the visit.
         var passes: Bool { self == .normalVisit }
+
+        /// Where the patient goes, shown with the rule's advice.
+        var destination: (chinese: String, english: String) {
+            switch self {
+            case .normalVisit: ("普通门诊", "General outpatient clinic")
+            case .feverClinic: ("发热门诊", "Fever clinic")
+            case .nucleicAcidTest: ("核酸采样点", "Nucleic-acid sampling point")
+            case .doNotEnter: ("请勿入院，原地等候工作人员", "Do not enter; wait where you are for the staff")
+            }
+        }
     }
 
     struct Rule: Codable, Sendable, Equatable {

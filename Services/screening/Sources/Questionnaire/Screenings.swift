@@ -40,6 +40,9 @@ struct Screenings: Sendable {
             var passes: Bool
             var advice: String
             var adviceEn: String
+            /// Where the outcome sends the patient, e.g. 发热门诊.
+            var goTo: String
+            var goToEn: String
             var submittedAt: Date
         }
     }
@@ -106,8 +109,9 @@ struct Screenings: Sendable {
 
     // MARK: From registration's events
 
-    /// Handles registration's appointment events in the consumer's transaction: a confirmed appointment gets its
-    /// screening (announced), a cancelled one's pending screening is cancelled. Repeats change nothing.
+    /// Handles registration's events in the consumer's transaction: a registered patient is remembered (who
+    /// manages them), a confirmed appointment gets its screening (announced), a cancelled one's screening is
+    /// cancelled and its pass revoked. Repeats change nothing.
     func handle(_ event: ConsumedEvent, in db: Database) throws {
         switch event.header.type {
         case AppointmentConfirmed.eventType:
@@ -131,12 +135,23 @@ struct Screenings: Sendable {
                     screeningID: id, appointmentID: appointment.appointmentID, patientID: appointment.patientID,
                     accountID: appointment.accountID, opensAt: opens, closesAt: appointment.visitEnd),
                 source: Self.source, in: db)
+        case PatientRegistered.eventType:
+            let patient = try event.decode(PatientRegistered.self).data
+            try db.execute(
+                sql: """
+                    INSERT INTO patient (id, account_id, relationship, birth_year, sex) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT (id) DO NOTHING
+                    """,
+                arguments: [patient.patientID, patient.accountID, patient.relationship, patient.birthYear, patient.sex])
         case AppointmentCancelled.eventType:
+            // Answered or not, the screening and its pass end with the appointment; the answers stay on record.
             let appointment = try event.decode(AppointmentCancelled.self).data.appointment
+            let now = Date()
             try db.execute(
                 sql:
-                    "UPDATE screening SET status = 'cancelled', cancelled_at = ? WHERE appointment_id = ? AND status = 'pending'",
-                arguments: [Date(), appointment.appointmentID])
+                    "UPDATE screening SET status = 'cancelled', cancelled_at = ? WHERE appointment_id = ? AND status != 'cancelled'",
+                arguments: [now, appointment.appointmentID])
+            try EntryPasses.revoke(appointment: appointment.appointmentID, at: now, in: db)
         default:
             break
         }
@@ -211,6 +226,8 @@ struct Screenings: Sendable {
             accountID: row["account_id"], questionnaireVersion: current.version, ruleID: rule.id,
             outcome: rule.outcome.rawValue)
         if passed {
+            try EntryPasses.issue(
+                screeningID: id, patientID: row["patient_id"], visitStart: row["visit_start"], now: now, in: db)
             try Outbox.publish(ScreeningPassed(screening: evaluated), source: Self.source, in: db)
         } else {
             try Outbox.publish(ScreeningFailed(screening: evaluated), source: Self.source, in: db)
@@ -242,6 +259,7 @@ struct Screenings: Sendable {
             result = .init(
                 questionnaireVersion: version, ruleId: ruleID, outcome: rule.outcome.rawValue,
                 passes: rule.outcome.passes, advice: rule.advice, adviceEn: rule.adviceEn,
+                goTo: rule.outcome.destination.chinese, goToEn: rule.outcome.destination.english,
                 submittedAt: row["submitted_at"])
         }
         return ScreeningView(
@@ -258,15 +276,21 @@ struct Screenings: Sendable {
     static let decoder = JSONDecoder()
 }
 
-/// Who may see a patient's screenings: the account that booked (from the screenings themselves). Staff have no
-/// relationship here yet: the gate checks passes, not answers (issue 6 continues).
+/// Who may see a patient's data here: the account that manages them (as registration's events and the screenings
+/// say), and the doctor who took one of their epidemic questions. The gate checks passes, not answers; any other
+/// staff member who must read a screening uses break-glass.
 struct ScreeningRelationships: PatientRelationships {
     func managingAccount(of patient: String, in db: Database) throws -> String? {
-        try String.fetchOne(
-            db, sql: "SELECT account_id FROM screening WHERE patient_id = ? LIMIT 1", arguments: [patient])
+        try String.fetchOne(db, sql: "SELECT account_id FROM patient WHERE id = ?", arguments: [patient])
+            ?? String.fetchOne(
+                db, sql: "SELECT account_id FROM screening WHERE patient_id = ? LIMIT 1", arguments: [patient])
     }
 
     func relationship(of staff: Principal, to patient: String, in db: Database) throws -> String? {
-        nil
+        guard staff.has(.doctor) else { return nil }
+        let taken = try Bool.fetchOne(
+            db, sql: "SELECT 1 FROM epidemic_consultation WHERE patient_id = ? AND taken_by = ? LIMIT 1",
+            arguments: [patient, staff.subject])
+        return taken == true ? "epidemic-consultation" : nil
     }
 }

@@ -10,6 +10,7 @@ import YunzhenServiceKit
 /// screenings (listed, answered, read through the access rule).
 struct ScreeningRoutes {
     let screenings: Screenings
+    let passes: EntryPasses
     let verifier: TokenVerifier
     let clock: @Sendable () -> Date
 
@@ -18,6 +19,7 @@ struct ScreeningRoutes {
     struct ScreeningList: ResponseEncodable { var screenings: [Screenings.ScreeningView] }
 
     func add(to router: Router<ServiceRequestContext>) {
+        addGate(to: router)
         router.group("admin/questionnaires").add(middleware: AuthenticationMiddleware(verifier: verifier))
             .post { request, context in
                 let admin = try context.requireRole(.admin)
@@ -56,6 +58,11 @@ struct ScreeningRoutes {
         group.get("{id}") { request, context -> Screenings.ScreeningView in
             try await onScreening(request, context, .read) { id, db, _ in try Screenings.view(id, in: db)! }
         }
+        group.get("{id}/pass") { request, context -> EntryPasses.PassView in
+            try await onScreening(request, context, .read) { id, db, now in
+                try EntryPasses.pass(ofScreening: id, now: now, in: db)
+            }
+        }
         group.post("{id}/answers") { request, context -> Screenings.ScreeningView in
             _ = try context.requireRole(.patient)
             let submission = try await request.decodeJSON(as: Screenings.Submission.self, context: context)
@@ -69,6 +76,28 @@ struct ScreeningRoutes {
             return view
         }
     }
+
+    /// The door: staff with the gate role check passes; admins revoke them.
+    private func addGate(to router: Router<ServiceRequestContext>) {
+        router.group("gate/checks").add(middleware: AuthenticationMiddleware(verifier: verifier))
+            .post { request, context in
+                let keeper = try context.requireRole(.gate)
+                let presented = try await request.decodeJSON(as: EntryPasses.GateRequest.self, context: context)
+                let entry = try await passes.check(presented, audit: context.audit(keeper), now: clock())
+                context.logger.info("entry admitted", metadata: ["pass": "\(entry.passId)"])
+                return EditedResponse(status: .created, response: entry)
+            }
+        router.group("admin/passes").add(middleware: AuthenticationMiddleware(verifier: verifier))
+            .post("{id}/revocation") { request, context -> EntryPasses.PassView in
+                let admin = try context.requireRole(.admin)
+                let revocation = try await request.decodeJSON(as: Revocation.self, context: context)
+                return try await passes.revoke(
+                    try context.parameters.require("id"), reason: revocation.reason, audit: context.audit(admin),
+                    now: clock())
+            }
+    }
+
+    struct Revocation: Decodable { var reason: String }
 
     /// Runs `work` on screening `{id}` for a caller the access rule lets in to its patient; anyone else, and an
     /// unknown id, gets the same 404.
