@@ -59,6 +59,8 @@ import YunzhenContracts
                 .post, Self.gatePath, gate, ["pass": token, "patientId": "pat_1", "gate": "门诊楼东门"])
             #expect(entered.0 == .created && entered.1["patientId"] as? String == "pat_1")
             #expect(entered.1["previousEntries"] as? Int == 0)
+            // What the gate keeper sees of the person, screening keeping no names.
+            #expect(entered.1["sex"] as? String == "female" && entered.1["birthYear"] as? Int == 1980)
             // Once only, whether scanned or typed (lower case, O for 0 and all).
             let again = try await fixture.send(.post, Self.gatePath, gate, ["pass": token])
             #expect(again.0 == .conflict && again.1["code"] as? String == "pass-already-used")
@@ -94,17 +96,21 @@ import YunzhenContracts
             let denied = trail.filter { record in record.resourceType == "gate-check" && record.outcome == "denied" }
                 .count
             #expect(denied >= 4)
+            // The hospital's figures count the door too.
+            let calendar = HospitalCalendar.shared
+            let range =
+                "from=\(calendar.date(of: validFrom.addingTimeInterval(-60)))&to=\(calendar.date(of: expiresAt))"
+            let totals =
+                try await fixture.send(
+                    .get, "/admin/statistics/screenings?\(range)", try await fixture.headers("staff_admin", .admin)
+                ).1["totals"] as? [String: Any]
+            #expect(totals?["entered"] as? Int == 1 && totals?["refusedAtGate"] as? Int == results.count - 1)
         }
     }
 
     @Test func whereConfiguredAPassLetsItsHolderInAgainOnItsDay() async throws {
         try await ScreeningFixture.run(singleEntry: false) { fixture in
-            let screening = try await fixture.confirmedAppointment("apt_1", patient: "pat_1", account: "acct_a")
-            _ = try await fixture.answer(screening, as: "acct_a", QuestionnaireRulesTests.healthy)
-            let token =
-                try await fixture.send(
-                    .get, "/screenings/\(screening)/pass", try await fixture.headers("acct_a", .patient)
-                ).1["token"] as! String
+            let (_, token) = try await fixture.passedScreening("apt_1", patient: "pat_1", account: "acct_a")
             fixture.clock.set(ScreeningFixture.visitStart)
             let gate = try await fixture.headers("staff_gate", .gate)
             #expect(
@@ -117,13 +123,9 @@ import YunzhenContracts
     @Test func aCancelledAppointmentOrAnAdminRevokesThePass() async throws {
         try await ScreeningFixture.run { fixture in
             let gate = try await fixture.headers("staff_gate", .gate)
-            let patient = try await fixture.headers("acct_a", .patient)
             var tokens: [String] = []
             for appointment in ["apt_1", "apt_2"] {
-                let screening = try await fixture.confirmedAppointment(appointment, patient: "pat_1", account: "acct_a")
-                #expect(try await fixture.answer(screening, as: "acct_a", QuestionnaireRulesTests.healthy).0 == .ok)
-                tokens.append(
-                    try await fixture.send(.get, "/screenings/\(screening)/pass", patient).1["token"] as! String)
+                tokens.append(try await fixture.passedScreening(appointment, patient: "pat_1", account: "acct_a").1)
             }
             try await fixture.deliver(
                 AppointmentCancelled(
@@ -179,12 +181,7 @@ import YunzhenContracts
     /// refused before anything about the pass is trusted.
     @Test func aPassSignedWithAnotherKeyIsRefused() async throws {
         try await ScreeningFixture.run { fixture in
-            let screening = try await fixture.confirmedAppointment("apt_1", patient: "pat_1", account: "acct_a")
-            _ = try await fixture.answer(screening, as: "acct_a", QuestionnaireRulesTests.healthy)
-            let genuine =
-                try await fixture.send(
-                    .get, "/screenings/\(screening)/pass", try await fixture.headers("acct_a", .patient)
-                ).1["token"] as! String
+            let (_, genuine) = try await fixture.passedScreening("apt_1", patient: "pat_1", account: "acct_a")
             let secret = try await fixture.database.writer.read { db in
                 try Data.fetchOne(db, sql: "SELECT secret FROM pass_key")!
             }

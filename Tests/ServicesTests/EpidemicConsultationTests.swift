@@ -12,10 +12,7 @@ import YunzhenMessaging
 @Suite struct EpidemicConsultationTests {
     @Test func aPatientAsksADoctorTakesIt() async throws {
         try await ScreeningFixture.run { fixture in
-            try await fixture.deliver(
-                PatientRegistered(
-                    patientID: "pat_1", accountID: "acct_a", relationship: "child", province: "河北", birthYear: 2015,
-                    sex: "male"))
+            try await fixture.register("pat_1", account: "acct_a", birthYear: 2015, sex: "male")
             let patient = try await fixture.headers("acct_a", .patient)
             let question: [String: Any] = [
                 "patientId": "pat_1", "topic": "symptoms", "question": "孩子移植后三个月，今天低热 37.6 ℃，需要去发热门诊吗？",
@@ -66,10 +63,7 @@ import YunzhenMessaging
 
     @Test func anAccountHasAtMostThreeQuestionsWaiting() async throws {
         try await ScreeningFixture.run { fixture in
-            try await fixture.deliver(
-                PatientRegistered(
-                    patientID: "pat_1", accountID: "acct_a", relationship: "self", province: "北京", birthYear: 1980,
-                    sex: "female"))
+            try await fixture.register("pat_1", account: "acct_a")
             let patient = try await fixture.headers("acct_a", .patient)
             var statuses: [HTTPResponse.Status] = []
             var last: [String: Any] = [:]
@@ -81,6 +75,13 @@ import YunzhenMessaging
                 last = response.1
             }
             #expect(statuses == [.created, .created, .created, .conflict])
+            let today = HospitalCalendar.shared.date(of: fixture.clock.now)
+            let day =
+                try await fixture.send(
+                    .get, "/admin/statistics/screenings?from=\(today)&to=\(today)",
+                    try await fixture.headers("staff_admin", .admin)
+                ).1["totals"] as? [String: Any]
+            #expect(day?["epidemicQuestions"] as? Int == 3)
             #expect(last["code"] as? String == "too-many-open-questions")
         }
     }

@@ -53,12 +53,17 @@ struct ScreeningFixture: Sendable {
             visitEnd: visitStart.addingTimeInterval(4 * 3600), visitNumber: 1, feeFen: 5000, channel: "app")
     }
 
-    /// The patient registered under `account`, an appointment of theirs confirmed; its screening's id.
-    func confirmedAppointment(_ id: String, patient: String, account: String) async throws -> String {
+    /// Registration's word that `account` manages `patient`, born in `birthYear`.
+    func register(_ patient: String, account: String, birthYear: Int = 1980, sex: String = "female") async throws {
         try await deliver(
             PatientRegistered(
-                patientID: patient, accountID: account, relationship: "self", province: "北京", birthYear: 1980,
-                sex: "female"))
+                patientID: patient, accountID: account, relationship: "self", province: "北京", birthYear: birthYear,
+                sex: sex))
+    }
+
+    /// The patient registered under `account`, an appointment of theirs confirmed; its screening's id.
+    func confirmedAppointment(_ id: String, patient: String, account: String) async throws -> String {
+        try await register(patient, account: account)
         try await deliver(AppointmentConfirmed(appointment: Self.appointment(id, patient: patient, account: account)))
         return try await database.writer.read { db in
             try String.fetchOne(db, sql: "SELECT id FROM screening WHERE appointment_id = ?", arguments: [id])!
@@ -78,6 +83,14 @@ struct ScreeningFixture: Sendable {
         return try await send(
             .post, "/screenings/\(screening)/answers", try await headers(account, .patient),
             ["version": 1, "answers": try JSONSerialization.jsonObject(with: try JSONEncoder().encode(answers))])
+    }
+
+    /// A confirmed appointment whose screening the patient passed: the screening's id and its pass's token.
+    func passedScreening(_ appointment: String, patient: String, account: String) async throws -> (String, String) {
+        let screening = try await confirmedAppointment(appointment, patient: patient, account: account)
+        #expect(try await answer(screening, as: account, QuestionnaireRulesTests.healthy).0 == .ok)
+        let pass = try await send(.get, "/screenings/\(screening)/pass", try await headers(account, .patient))
+        return (screening, try #require(pass.1["token"] as? String))
     }
 
     // MARK: Requests

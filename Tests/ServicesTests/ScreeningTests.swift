@@ -109,63 +109,30 @@ import YunzhenStorage
 /// Screenings through screening's routes on a real (in-memory) SQLite database: opened by registration's events
 /// (exactly once), answered by the patient in the window, against the current version.
 @Suite struct ScreeningRoutesTests {
-    static let visitStart = Date().addingTimeInterval(30 * 3600)
-
-    static func confirmed(_ appointment: String, patient: String, account: String) throws -> ConsumedEvent {
-        let facts = AppointmentFacts(
-            appointmentID: appointment, patientID: patient, accountID: account, doctorID: "wang-jian",
-            departmentID: "hematology", sessionID: "ses_1", visitType: "outpatient", visitStart: visitStart,
-            visitEnd: visitStart.addingTimeInterval(4 * 3600), visitNumber: 1, feeFen: 5000, channel: "app")
-        let bytes = try EventCoding.encoder.encode(
-            CloudEvent(source: "/yunzhen/registration", event: AppointmentConfirmed(appointment: facts)))
-        return try ConsumedEvent(topic: "registration", offset: 0, bytes: Array(bytes))
-    }
-
     @Test func aConfirmedAppointmentOpensOneScreeningThePatientAnswersOnce() async throws {
-        let database = try ServiceDatabase.inMemory(migrator: ScreeningMigrations.migrator)
-        let clock = TestClock(Date())
-        let router = buildRouter(database: database, verifier: await TestIdentity.verifier(), clock: { clock.now })
-        let app = ServiceApplication.make(
-            name: "screening", router: router, settings: ServerSettings(port: 0), logger: Logger(label: "t"))
-        let screenings = Screenings(database: database.writer, opensBefore: 24 * 3600)
-        let event = try Self.confirmed("apt_1", patient: "pat_1", account: "acct_a")
-        // Delivered twice (a redelivery after a crash): one screening, one announcement.
-        for _ in 0..<2 { try await database.writer.write { db in try screenings.handle(event, in: db) } }
-        let admin: HTTPFields = [
-            .authorization: "Bearer \(try await TestIdentity.token("staff_admin", roles: [.admin]))",
-            .contentType: "application/json",
-        ]
-        let patient: HTTPFields = [
-            .authorization: "Bearer \(try await TestIdentity.token("acct_a", kind: .patient, roles: [.patient]))",
-            .contentType: "application/json",
-        ]
-        let other: HTTPFields = [
-            .authorization: "Bearer \(try await TestIdentity.token("acct_b", kind: .patient, roles: [.patient]))",
-            .contentType: "application/json",
-        ]
-        try await app.test(.router) { client in
-            func send(_ method: HTTPRequest.Method, _ path: String, _ headers: HTTPFields, _ body: Any? = nil)
-                async throws -> (HTTPResponse.Status, [String: Any])
-            {
-                let response = try await client.execute(
-                    uri: path, method: method, headers: headers,
-                    body: try body.map { ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: $0)) })
-                return (
-                    response.status,
-                    (try? JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]) ?? [:]
-                )
-            }
+        try await ScreeningFixture.run { fixture in
+            let database = fixture.database
+            let clock = fixture.clock
+            let event = AppointmentConfirmed(
+                appointment: ScreeningFixture.appointment("apt_1", patient: "pat_1", account: "acct_a"))
+            // Delivered twice (a redelivery after a crash): one screening, one announcement.
+            for _ in 0..<2 { try await fixture.deliver(event) }
+            let admin = try await fixture.headers("staff_admin", .admin)
+            let patient = try await fixture.headers("acct_a", .patient)
+            let other = try await fixture.headers("acct_b", .patient)
             let seed = try JSONSerialization.jsonObject(
                 with: try JSONEncoder().encode(QuestionnaireRulesTests.seeded))
-            #expect(try await send(.get, "/questionnaires/current", patient).1["code"] as? String == "no-questionnaire")
-            #expect(try await send(.post, "/admin/questionnaires", patient, seed).0 == .forbidden)
-            let published = try await send(.post, "/admin/questionnaires", admin, seed)
+            #expect(
+                try await fixture.send(.get, "/questionnaires/current", patient).1["code"] as? String
+                    == "no-questionnaire")
+            #expect(try await fixture.send(.post, "/admin/questionnaires", patient, seed).0 == .forbidden)
+            let published = try await fixture.send(.post, "/admin/questionnaires", admin, seed)
             #expect(published.0 == .created && published.1["version"] as? Int == 1)
             #expect(
-                try await send(.post, "/admin/questionnaires", admin, seed).1["code"] as? String
+                try await fixture.send(.post, "/admin/questionnaires", admin, seed).1["code"] as? String
                     == "questionnaire-unchanged")
 
-            let list = try await send(.get, "/me/screenings", patient)
+            let list = try await fixture.send(.get, "/me/screenings", patient)
             let screenings = list.1["screenings"] as! [[String: Any]]
             #expect(screenings.count == 1 && screenings[0]["status"] as? String == "pending")
             let id = screenings[0]["id"] as! String
@@ -173,25 +140,27 @@ import YunzhenStorage
                 with: try JSONEncoder().encode(QuestionnaireRulesTests.healthy))
 
             // Too early: the window opens 24 hours before the visit (30 hours away).
-            let early = try await send(.post, "/screenings/\(id)/answers", patient, ["version": 1, "answers": answers])
+            let early = try await fixture.send(
+                .post, "/screenings/\(id)/answers", patient, ["version": 1, "answers": answers])
             #expect(early.1["code"] as? String == "not-open-yet")
             clock.advance(minutes: 7 * 60)
             #expect(
-                try await send(.post, "/screenings/\(id)/answers", patient, ["version": 2, "answers": answers]).1[
-                    "code"]
+                try await fixture.send(.post, "/screenings/\(id)/answers", patient, ["version": 2, "answers": answers])
+                    .1[
+                        "code"]
                     as? String == "questionnaire-changed")
-            let invalid = try await send(
+            let invalid = try await fixture.send(
                 .post, "/screenings/\(id)/answers", patient, ["version": 1, "answers": ["Q1": 40.0]])
             #expect(invalid.0 == .unprocessableContent && (invalid.1["items"] as? String)?.contains("Q14") == true)
             // Another account's screening does not exist for it.
             #expect(
-                try await send(.post, "/screenings/\(id)/answers", other, ["version": 1, "answers": answers]).0
+                try await fixture.send(.post, "/screenings/\(id)/answers", other, ["version": 1, "answers": answers]).0
                     == .notFound)
 
             var fever = QuestionnaireRulesTests.healthy
             fever["Q1"] = .number(37.3)
             let feverAnswers = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(fever))
-            let answered = try await send(
+            let answered = try await fixture.send(
                 .post, "/screenings/\(id)/answers", patient, ["version": 1, "answers": feverAnswers])
             #expect(answered.0 == .ok)
             #expect(answered.1["status"] as? String == "failed")
@@ -199,54 +168,49 @@ import YunzhenStorage
             #expect(result["ruleId"] as? String == "R3" && result["outcome"] as? String == "fever-clinic")
             #expect((result["advice"] as? String)?.contains("发热门诊") == true)
             #expect(
-                try await send(.post, "/screenings/\(id)/answers", patient, ["version": 1, "answers": answers]).1[
-                    "code"]
+                try await fixture.send(.post, "/screenings/\(id)/answers", patient, ["version": 1, "answers": answers])
+                    .1[
+                        "code"]
                     as? String == "already-answered")
 
             // The hospital's view: by day, the pass rate and the rules that decided.
             let day = HospitalCalendar.shared.date(of: clock.now)
-            #expect(try await send(.get, "/admin/statistics/screenings", patient).0 == .forbidden)
-            let statistics = try await send(.get, "/admin/statistics/screenings?from=\(day)&to=\(day)", admin)
+            #expect(try await fixture.send(.get, "/admin/statistics/screenings", patient).0 == .forbidden)
+            let statistics = try await fixture.send(.get, "/admin/statistics/screenings?from=\(day)&to=\(day)", admin)
             let totals = statistics.1["totals"] as! [String: Any]
             #expect(totals["answered"] as? Int == 1 && totals["passed"] as? Int == 0)
             #expect(totals["byRule"] as? [String: Int] == ["R3": 1])
             #expect(totals["byOutcome"] as? [String: Int] == ["fever-clinic": 1])
-            let bad = try await send(.get, "/admin/statistics/screenings?from=2026-02-30", admin)
+            let bad = try await fixture.send(.get, "/admin/statistics/screenings?from=2026-02-30", admin)
             #expect(bad.1["code"] as? String == "invalid-query")
-        }
-        let events = try await database.writer.read { db in
-            try Data.fetchAll(db, sql: "SELECT event FROM queue_outbox ORDER BY id").map {
-                try EventCoding.decoder.decode(CloudEventHeader.self, from: $0).type
+            let events = try await database.writer.read { db in
+                try Data.fetchAll(db, sql: "SELECT event FROM queue_outbox ORDER BY id").map {
+                    try EventCoding.decoder.decode(CloudEventHeader.self, from: $0).type
+                }
             }
+            #expect(events == [ScreeningRequested.eventType, ScreeningFailed.eventType])
+            let trail = try await database.writer.read { db in
+                try AuditTrail.page(AuditQuery(patientID: "pat_1"), in: db).map {
+                    "\($0.actor) \($0.action) \($0.outcome)"
+                }
+            }
+            #expect(trail.contains("acct_a update success") && trail.contains("acct_b update denied"))
         }
-        #expect(events == [ScreeningRequested.eventType, ScreeningFailed.eventType])
-        let trail = try await database.writer.read { db in
-            try AuditTrail.page(AuditQuery(patientID: "pat_1"), in: db).map { "\($0.actor) \($0.action) \($0.outcome)" }
-        }
-        #expect(trail.contains("acct_a update success") && trail.contains("acct_b update denied"))
     }
 
     @Test func aCancelledAppointmentCancelsItsPendingScreening() async throws {
-        let database = try ServiceDatabase.inMemory(migrator: ScreeningMigrations.migrator)
-        let screenings = Screenings(database: database.writer, opensBefore: 24 * 3600)
-        let confirmed = try Self.confirmed("apt_2", patient: "pat_2", account: "acct_c")
-        let facts = try confirmed.decode(AppointmentConfirmed.self).data.appointment
-        let cancelled = try ConsumedEvent(
-            topic: "registration", offset: 1,
-            bytes: Array(
-                try EventCoding.encoder.encode(
-                    CloudEvent(
-                        source: "/yunzhen/registration",
-                        event: AppointmentCancelled(appointment: facts, reason: "patient", note: "", refundFen: 5000))))
-        )
-        try await database.writer.write { db in
-            try screenings.handle(confirmed, in: db)
-            try screenings.handle(cancelled, in: db)
+        try await ScreeningFixture.run { fixture in
+            let screening = try await fixture.confirmedAppointment("apt_2", patient: "pat_2", account: "acct_c")
+            try await fixture.deliver(
+                AppointmentCancelled(
+                    appointment: ScreeningFixture.appointment("apt_2", patient: "pat_2", account: "acct_c"),
+                    reason: "patient", note: "", refundFen: 5000))
+            let view = try await fixture.send(
+                .get, "/screenings/\(screening)", try await fixture.headers("acct_c", .patient))
+            #expect(view.1["status"] as? String == "cancelled")
+            let answered = try await fixture.answer(screening, as: "acct_c", QuestionnaireRulesTests.healthy)
+            #expect(answered.0 == .conflict && answered.1["code"] as? String == "screening-cancelled")
         }
-        let status = try await database.writer.read { db in
-            try String.fetchOne(db, sql: "SELECT status FROM screening WHERE appointment_id = 'apt_2'")
-        }
-        #expect(status == "cancelled")
     }
 
     /// The access matrix of screening's patient-data endpoints: every caller that is not the patient's account (or

@@ -26,7 +26,6 @@ import json
 import os
 import random
 import re
-import secrets
 import signal
 import socket
 import subprocess
@@ -1126,6 +1125,17 @@ class Platform:
         self.edge = self.start_edge(port=ports[-1])
         self.wait_healthy()
         return self
+
+    def seed(self, timeout: float = 120) -> str:
+        """`yunzhen seed` with the repository's seeds against this platform, as `make run` loads them; its output."""
+        result = subprocess.run(
+            [str(self.launcher.bin_dir / "yunzhen"), "seed", "--edge", self.url, "--seeds", str(REPO / "seeds"),
+             "--registration", self.services["registration"].url],
+            env={**os.environ, "YUNZHEN_AUTH_SIGNING_KEY": TEST_SIGNING_KEY},
+            capture_output=True, text=True, timeout=timeout,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
 
     def start_edge(
         self,

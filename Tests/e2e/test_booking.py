@@ -5,9 +5,7 @@ last places of a session."""
 from __future__ import annotations
 
 import datetime
-import os
 import sqlite3
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -61,6 +59,19 @@ def signed_up_patient(platform, phone: str, name: str) -> tuple[dict[str, str], 
     )
     assert made.status_code == 201, made.text
     return headers, made.json()["id"]
+
+
+def book_and_pay(platform, headers: dict[str, str], session: str, patient: str) -> dict:
+    """Books `session` for `patient` and pays at the sandbox cashier, as the patient's browser would: the booking.
+    The appointment is confirmed once the provider's notification arrives."""
+    booked = platform.request(
+        "POST", "/api/registration/appointments", headers=headers, json={"sessionId": session, "patientId": patient}
+    )
+    assert booked.status_code == 201, booked.text
+    paid = http("POST", platform.url + booked.json()["payment"]["payUrl"], data="action=pay",
+                headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert "支付成功" in paid.text, paid.text
+    return booked.json()
 
 
 def today_session_or_tomorrow() -> tuple[str, str, bool]:
@@ -131,11 +142,7 @@ def test_cancelling_a_paid_booking_is_refunded_through_the_provider(platform):
     tomorrow = (datetime.datetime.now(BEIJING).date() + datetime.timedelta(days=1)).isoformat()
     session = publish(platform, "wang-jian", tomorrow, "afternoon", places=2)
     headers, patient = signed_up_patient(platform, "13512345679", "李雷")
-    booked = platform.request(
-        "POST", "/api/registration/appointments", headers=headers, json={"sessionId": session["id"], "patientId": patient}
-    ).json()
-    http("POST", platform.url + booked["payment"]["payUrl"], data="action=pay",
-         headers={"Content-Type": "application/x-www-form-urlencoded"})
+    booked = book_and_pay(platform, headers, session["id"], patient)
     appointment = booked["appointment"]["id"]
 
     def payment_status() -> str:
@@ -237,27 +244,16 @@ def test_a_payment_whose_notification_never_arrives_is_found_by_reconciliation(l
     assert "found ord_" in registration.stdout_text()
 
 
-def test_a_paid_booking_opens_a_screening_the_patient_answers(platform, launcher):
+def test_a_paid_booking_opens_a_screening_the_patient_answers(platform):
     """Registration's appointment-confirmed event reaches screening through the queue; the patient answers the
     seeded questionnaire and is told where to go."""
-    from conftest import REPO, TEST_SIGNING_KEY
-
     setup_doctor(platform)
-    seeded = subprocess.run(
-        [str(launcher.bin_dir / "yunzhen"), "seed", "--edge", platform.url, "--seeds", str(REPO / "seeds"),
-         "--registration", platform.services["registration"].url],
-        env={**os.environ, "YUNZHEN_AUTH_SIGNING_KEY": TEST_SIGNING_KEY},
-        capture_output=True, text=True, timeout=120,
-    )
-    assert "screening questionnaire published" in seeded.stdout, seeded.stdout + seeded.stderr
+    seeded = platform.seed()
+    assert "screening questionnaire published" in seeded, seeded
     tomorrow = (datetime.datetime.now(BEIJING).date() + datetime.timedelta(days=1)).isoformat()
     session = publish(platform, "wang-jian", tomorrow, "afternoon", places=3)
     headers, patient = signed_up_patient(platform, "13512345670", "赵雷")
-    booked = platform.request(
-        "POST", "/api/registration/appointments", headers=headers, json={"sessionId": session["id"], "patientId": patient}
-    ).json()
-    http("POST", platform.url + booked["payment"]["payUrl"], data="action=pay",
-         headers={"Content-Type": "application/x-www-form-urlencoded"})
+    booked = book_and_pay(platform, headers, session["id"], patient)
 
     def pending() -> list:
         return platform.get("/api/screening/me/screenings", headers=headers).json().get("screenings", [])

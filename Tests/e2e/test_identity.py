@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import subprocess
 from urllib.parse import quote
 
-from conftest import REPO, TEST_ADMIN_PASSWORD, TEST_SIGNING_KEY, assert_problem, http, mint_token
+from conftest import REPO, TEST_ADMIN_PASSWORD, assert_problem, http, mint_token
 
 
 def sandbox_code(platform, phone: str) -> str:
@@ -274,17 +272,7 @@ def test_a_doctor_in_a_team_sees_a_patient_only_by_break_glass_and_the_reason_is
 
 
 def test_the_seed_tool_creates_demo_staff_and_teams_once(platform, launcher, tmp_path):
-    def seed() -> str:
-        result = subprocess.run(
-            [str(launcher.bin_dir / "yunzhen"), "seed", "--edge", platform.url, "--seeds", str(REPO / "seeds"),
-             "--registration", platform.services["registration"].url],
-            env={**os.environ, "YUNZHEN_AUTH_SIGNING_KEY": TEST_SIGNING_KEY},
-            capture_output=True, text=True, timeout=60,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
-        return result.stdout
-
-    first = seed()
+    first = platform.seed(timeout=60)
     staff = json.loads((REPO / "seeds" / "staff.json").read_text())["staff"]
     doctors = json.loads((REPO / "seeds" / "doctors.json").read_text())["doctors"]
     assert f"staff {len(staff) + len(doctors)} created" in first, first
@@ -296,7 +284,7 @@ def test_the_seed_tool_creates_demo_staff_and_teams_once(platform, launcher, tmp
     session = staff_session(platform, "wang.jian", passwords["wang.jian"])
     assert session["mustChangePassword"] is True
     assert "articles 12 published, 0 there already" in first, first
-    again = seed()
+    again = platform.seed(timeout=60)
     assert "teams 0 created; staff 0 created" in again, again
     assert "articles 0 published, 12 there already" in again, again
     assert "doctors 0 created" in again and "sessions 0 published" in again, again

@@ -5,23 +5,11 @@ may read, and a free epidemic question."""
 from __future__ import annotations
 
 import base64
-import os
 import subprocess
 import tempfile
 
-from conftest import REPO, TEST_SIGNING_KEY, http, mint_token, wait_until
-from test_booking import publish, setup_doctor, signed_up_patient, today_session_or_tomorrow
-
-
-def seed(platform, launcher) -> str:
-    result = subprocess.run(
-        [str(launcher.bin_dir / "yunzhen"), "seed", "--edge", platform.url, "--seeds", str(REPO / "seeds"),
-         "--registration", platform.services["registration"].url],
-        env={**os.environ, "YUNZHEN_AUTH_SIGNING_KEY": TEST_SIGNING_KEY},
-        capture_output=True, text=True, timeout=120,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
+from conftest import mint_token, wait_until
+from test_booking import book_and_pay, publish, setup_doctor, signed_up_patient, today_session_or_tomorrow
 
 
 def zbar(png: bytes) -> list[str]:
@@ -32,17 +20,13 @@ def zbar(png: bytes) -> list[str]:
     return decoded.stdout.splitlines()
 
 
-def test_a_passed_screening_gives_a_pass_the_gate_checks(platform, launcher):
+def test_a_passed_screening_gives_a_pass_the_gate_checks(platform):
     setup_doctor(platform)
-    seed(platform, launcher)
+    platform.seed()
     day, period, today = today_session_or_tomorrow()
     session = publish(platform, "wang-jian", day, period, places=3)
     headers, patient = signed_up_patient(platform, "13512346601", "钱进")
-    booked = platform.request(
-        "POST", "/api/registration/appointments", headers=headers, json={"sessionId": session["id"], "patientId": patient}
-    ).json()
-    http("POST", platform.url + booked["payment"]["payUrl"], data="action=pay",
-         headers={"Content-Type": "application/x-www-form-urlencoded"})
+    book_and_pay(platform, headers, session["id"], patient)
     screenings = wait_until(
         lambda: platform.get("/api/screening/me/screenings", headers=headers).json().get("screenings"),
         timeout=20, message="the confirmed appointment to open a screening")
@@ -76,8 +60,8 @@ def test_a_passed_screening_gives_a_pass_the_gate_checks(platform, launcher):
     assert again.status_code == 409 and again.json()["code"] == "pass-already-used", again.text
 
 
-def test_anyone_reads_the_articles_and_a_patient_asks_an_epidemic_question(platform, launcher):
-    seed(platform, launcher)
+def test_anyone_reads_the_articles_and_a_patient_asks_an_epidemic_question(platform):
+    platform.seed()
     listed = platform.get("/api/screening/articles?limit=100")
     assert listed.status_code == 200 and listed.json()["total"] == 12, listed.text
     found = platform.get("/api/screening/articles", params={"q": "粒缺"}).json()["articles"]

@@ -56,6 +56,9 @@ struct EntryPasses: Sendable {
         var gate: String?
         /// Entries of this pass before this one (0 on the first).
         var previousEntries: Int
+        /// For the gate keeper to see the pass fits the person (screening keeps no names): from registration.
+        var sex: String?
+        var birthYear: Int?
     }
 
     // MARK: Issuing
@@ -197,7 +200,7 @@ struct EntryPasses: Sendable {
         let singleEntry = self.singleEntry
         let outcome: Result<Entry, Problem> = try await database.write { db in
             let found: Row
-            switch Self.find(request, in: db) {
+            switch try Self.find(request, in: db) {
             case .success(let row): found = row
             case .failure(let problem):
                 try Self.recordCheck(
@@ -239,61 +242,60 @@ struct EntryPasses: Sendable {
                 pass: passID, patient: patient, gate: gate, result: refusal?.code ?? "entered", audit: audit, now: now,
                 in: db)
             if let refusal { return .failure(refusal) }
+            let person = try Row.fetchOne(
+                db, sql: "SELECT sex, birth_year FROM patient WHERE id = ?", arguments: [patient])
             return .success(
                 Entry(
                     passId: passID, patientId: patient, visitDate: found["visit_date"], enteredAt: now, gate: gate,
-                    previousEntries: entries.count))
+                    previousEntries: entries.count, sex: person?["sex"], birthYear: person?["birth_year"]))
         }
         return try outcome.get()
     }
 
-    /// The pass the gate presents, by its signed token or its code. A token must verify before the database is
-    /// asked anything about it.
-    private static func find(_ request: GateRequest, in db: Database) -> Result<Row, Problem> {
-        do {
-            switch (request.pass, request.code) {
-            case (let token?, nil):
-                let keys = try Row.fetchAll(db, sql: "SELECT id, secret FROM pass_key")
-                let verified: PassToken
-                do {
-                    verified = try PassToken.verify(token) { id in
-                        keys.first { unhex($0["id"]) == id }.map { SymmetricKey(data: $0["secret"] as Data) }
-                    }
-                } catch {
-                    return .failure(
-                        Problem(
-                            .unprocessableContent, code: "invalid-pass",
-                            detail: error == .malformed
-                                ? "This is not an entry pass of this hospital."
-                                : "The pass does not verify: it was altered, or not issued by this hospital."))
+    /// The pass the gate presents, by its signed token or its code, or why there is none. A token must verify
+    /// before the database is asked anything about it, and must say what the record says.
+    private static func find(_ request: GateRequest, in db: Database) throws -> Result<Row, Problem> {
+        switch (request.pass, request.code) {
+        case (let token?, nil):
+            let keys = try Row.fetchAll(db, sql: "SELECT id, secret FROM pass_key")
+            let verified: PassToken
+            do {
+                verified = try PassToken.verify(token) { id in
+                    keys.first { unhex($0["id"]) == id }.map { SymmetricKey(data: $0["secret"] as Data) }
                 }
-                guard
-                    let row = try Row.fetchOne(
-                        db, sql: "SELECT * FROM entry_pass WHERE id = ?", arguments: [verified.passIDString])
-                else {
-                    return .failure(
-                        Problem(.unprocessableContent, code: "invalid-pass", detail: "This pass is not on record."))
-                }
-                return .success(row)
-            case (nil, let code?):
-                let normalised = normalise(code)
-                guard
-                    let row = try Row.fetchOne(
-                        db, sql: "SELECT * FROM entry_pass WHERE code = ?", arguments: [normalised])
-                else {
-                    return .failure(
-                        Problem(.notFound, code: "unknown-pass-code", detail: "No entry pass has the code `\(code)`."))
-                }
-                return .success(row)
-            default:
+            } catch {
                 return .failure(
-                    Problem(
-                        .unprocessableContent, code: "invalid-gate-request",
-                        detail: "Send either `pass` (the scanned QR code) or `code` (the 8 characters), not both."))
+                    invalidPass(
+                        error == .malformed
+                            ? "This is not an entry pass of this hospital."
+                            : "The pass does not verify: it was altered, or not issued by this hospital."))
             }
-        } catch {
-            return .failure(Problem(.internalServerError, code: "database-error", detail: "\(error)"))
+            guard
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT * FROM entry_pass WHERE id = ?", arguments: [verified.passIDString]),
+                row["patient_id"] as String == verified.patientID, row["valid_from"] as Date == verified.validFrom,
+                row["expires_at"] as Date == verified.expiresAt
+            else { return .failure(invalidPass("This pass is not on record.")) }
+            return .success(row)
+        case (nil, let code?):
+            guard
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT * FROM entry_pass WHERE code = ?", arguments: [normalise(code)])
+            else {
+                return .failure(
+                    Problem(.notFound, code: "unknown-pass-code", detail: "No entry pass has the code `\(code)`."))
+            }
+            return .success(row)
+        default:
+            return .failure(
+                Problem(
+                    .unprocessableContent, code: "invalid-gate-request",
+                    detail: "Send either `pass` (the scanned QR code) or `code` (the 8 characters), not both."))
         }
+    }
+
+    private static func invalidPass(_ detail: String) -> Problem {
+        Problem(.unprocessableContent, code: "invalid-pass", detail: detail)
     }
 
     private static func recordCheck(

@@ -4,8 +4,9 @@ import Hummingbird
 import YunzhenContracts
 import YunzhenServiceKit
 
-/// Screening for the hospital, by Beijing date of the answer: screenings answered, the pass rate, and the outcomes
-/// by rule, for an admin page to chart.
+/// Screening for the hospital, by Beijing date: screenings answered, the pass rate and the outcomes by rule (by
+/// the answer's date); entries admitted and refused at the doors; free epidemic questions asked. For an admin page
+/// to chart.
 struct ScreeningStatistics: Sendable {
     let database: any DatabaseWriter
 
@@ -17,10 +18,16 @@ struct ScreeningStatistics: Sendable {
         var byRule: [String: Int] = [:]
         /// `outcome` → count.
         var byOutcome: [String: Int] = [:]
+        /// Passes admitted at a door, and checks refused (a wrong, expired, revoked or used pass).
+        var entered = 0
+        var refusedAtGate = 0
+        var epidemicQuestions = 0
 
         var passRate: Double { answered == 0 ? 0 : Double(passed) / Double(answered) }
 
-        enum CodingKeys: String, CodingKey { case date, answered, passed, byRule, byOutcome, passRate }
+        enum CodingKeys: String, CodingKey {
+            case date, answered, passed, byRule, byOutcome, passRate, entered, refusedAtGate, epidemicQuestions
+        }
 
         func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
@@ -30,6 +37,9 @@ struct ScreeningStatistics: Sendable {
             try container.encode(byRule, forKey: .byRule)
             try container.encode(byOutcome, forKey: .byOutcome)
             try container.encode((passRate * 1000).rounded() / 1000, forKey: .passRate)
+            try container.encode(entered, forKey: .entered)
+            try container.encode(refusedAtGate, forKey: .refusedAtGate)
+            try container.encode(epidemicQuestions, forKey: .epidemicQuestions)
         }
     }
 
@@ -52,26 +62,52 @@ struct ScreeningStatistics: Sendable {
                 .badRequest, code: "invalid-query",
                 detail: "`to` must be a date YYYY-MM-DD from `from` to a year after.")
         }
-        let rows = try await database.read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT date(submitted_at, \(HospitalCalendar.sqliteModifier)) AS day, rule_id, outcome
-                    FROM screening_answer WHERE day BETWEEN ? AND ?
-                    """,
-                arguments: [from, to])
+        let (answers, checks, questions) = try await database.read { db in
+            let day = { (column: String) in "date(\(column), \(HospitalCalendar.sqliteModifier))" }
+            return (
+                try Row.fetchAll(
+                    db,
+                    sql:
+                        "SELECT \(day("submitted_at")) AS day, rule_id, outcome FROM screening_answer WHERE day BETWEEN ? AND ?",
+                    arguments: [from, to]),
+                try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT \(day("checked_at")) AS day, result = 'entered' AS entered, count(*) AS count
+                        FROM gate_check WHERE day BETWEEN ? AND ? GROUP BY 1, 2
+                        """,
+                    arguments: [from, to]),
+                try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT \(day("opened_at")) AS day, count(*) AS count
+                        FROM epidemic_consultation WHERE day BETWEEN ? AND ? GROUP BY 1
+                        """,
+                    arguments: [from, to])
+            )
         }
         var days: [String: Day] = [:]
-        for row in rows {
-            let date: String = row["day"]
+        func update(_ date: String, _ change: (inout Day) -> Void) {
             var day = days[date] ?? Day(date: date)
-            let outcome: String = row["outcome"]
-            day.answered += 1
-            if outcome == Questionnaire.Outcome.normalVisit.rawValue { day.passed += 1 }
-            day.byRule[row["rule_id"], default: 0] += 1
-            day.byOutcome[outcome, default: 0] += 1
+            change(&day)
             days[date] = day
         }
+        for row in answers {
+            let outcome: String = row["outcome"]
+            update(row["day"]) { day in
+                day.answered += 1
+                if outcome == Questionnaire.Outcome.normalVisit.rawValue { day.passed += 1 }
+                day.byRule[row["rule_id"], default: 0] += 1
+                day.byOutcome[outcome, default: 0] += 1
+            }
+        }
+        for row in checks {
+            let count: Int = row["count"]
+            update(row["day"]) { day in
+                if row["entered"] as Bool { day.entered += count } else { day.refusedAtGate += count }
+            }
+        }
+        for row in questions { update(row["day"]) { $0.epidemicQuestions += row["count"] } }
         var series: [Day] = []
         var totals = Day(date: "\(from)/\(to)")
         var date = from
@@ -82,6 +118,9 @@ struct ScreeningStatistics: Sendable {
             totals.passed += day.passed
             totals.byRule.merge(day.byRule, uniquingKeysWith: +)
             totals.byOutcome.merge(day.byOutcome, uniquingKeysWith: +)
+            totals.entered += day.entered
+            totals.refusedAtGate += day.refusedAtGate
+            totals.epidemicQuestions += day.epidemicQuestions
             guard let next = calendar.date(date, plusDays: 1) else { break }
             date = next
         }
