@@ -62,8 +62,8 @@ var targets: [Target] = [
     .target(
         name: "YunzhenServiceKit",
         dependencies: [
-            "YunzhenContracts", "YunzhenStorage", "YunzhenCallout", "YunzhenIdentity", "YunzhenAudit", hummingbird,
-            logging, lifecycle, grdb,
+            "YunzhenContracts", "YunzhenStorage", "YunzhenCallout", "YunzhenIdentity", "YunzhenAudit", "YunzhenQueue",
+            hummingbird, logging, lifecycle, grdb,
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Metrics", package: "swift-metrics"),

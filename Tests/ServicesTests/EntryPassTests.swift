@@ -177,6 +177,17 @@ import YunzhenContracts
         }
     }
 
+    @Test func aScreeningPassedBeforePassesExistedGetsOneWhenAsked() async throws {
+        try await ScreeningFixture.run { fixture in
+            let (screening, first) = try await fixture.passedScreening("apt_1", patient: "pat_1", account: "acct_a")
+            try await fixture.database.writer.write { db in try db.execute(sql: "DELETE FROM entry_pass") }
+            let pass = try await fixture.send(
+                .get, "/screenings/\(screening)/pass", try await fixture.headers("acct_a", .patient))
+            #expect(pass.0 == .ok && pass.1["status"] as? String == "valid")
+            #expect((pass.1["token"] as? String).map { $0 != first } == true)
+        }
+    }
+
     /// A pass signed with a key that is not screening's (someone who knows the format and a real pass id) is
     /// refused before anything about the pass is trusted.
     @Test func aPassSignedWithAnotherKeyIsRefused() async throws {

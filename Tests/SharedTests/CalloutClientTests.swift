@@ -31,8 +31,9 @@ import YunzhenTesting
                 )
             }
         }
+        // Far slower than any bound below, so that a loaded machine cannot pass a wait for the answer as a timeout.
         router.get("/slow") { _, _ in
-            try await Task.sleep(for: .seconds(3))
+            try await Task.sleep(for: .seconds(6))
             return "late"
         }
         router.get("/big") { _, _ in String(repeating: "x", count: 100_000) }
@@ -121,7 +122,7 @@ import YunzhenTesting
             await #expect(throws: CalloutError.timedOut(url: base + "/slow", after: .milliseconds(300))) {
                 try await client.execute(CalloutRequest(url: base + "/slow", timeout: .milliseconds(300)))
             }
-            #expect(ContinuousClock.now - started < .seconds(2))
+            #expect(ContinuousClock.now - started < .seconds(5))
         }
     }
 
@@ -144,13 +145,13 @@ import YunzhenTesting
         defer { client.shutdown() }
         let listener = try SaturatedListener()
         defer { listener.close() }
-        let started = ContinuousClock.now
+        // The error names the timer that fired: the connect timeout, not the request's 5 seconds. (No wall-clock
+        // bound: on a loaded machine it measures the machine.)
         await #expect(
             throws: CalloutError.connectTimedOut(url: "http://127.0.0.1:\(listener.port)/", after: .milliseconds(300))
         ) {
             try await client.execute(CalloutRequest(url: "http://127.0.0.1:\(listener.port)/"))
         }
-        #expect(ContinuousClock.now - started < .seconds(3))
     }
 
     @Test func oversizedResponseIsRefused() async throws {
@@ -172,7 +173,7 @@ import YunzhenTesting
             let started = ContinuousClock.now
             task.cancel()
             await #expect(throws: CalloutError.cancelled) { try await task.value }
-            #expect(ContinuousClock.now - started < .seconds(2))
+            #expect(ContinuousClock.now - started < .seconds(5))
         }
     }
 

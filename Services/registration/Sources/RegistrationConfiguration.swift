@@ -33,19 +33,7 @@ public struct RegistrationConfiguration: ProcessConfiguration {
         server = try .read(from: environment, defaultPort: ServiceName.registration.defaultPort)
         dataDirectory = try DataRoot.directory(for: .registration, environment: environment)
         topicDirectory = try DataRoot.topicDirectory(for: .registration, environment: environment)
-        let days = try environment.integer("YUNZHEN_QUEUE_RETENTION_DAYS", default: 7, in: 1...3650)
-        let maximumMB = try environment.integer("YUNZHEN_QUEUE_MAX_MB", default: 10 * 1024, in: 64...(1 << 24))
-        let hardLimitMB = try environment.integer("YUNZHEN_QUEUE_HARD_LIMIT_MB", default: 20 * 1024, in: 64...(1 << 24))
-        guard hardLimitMB >= maximumMB else {
-            throw ConfigurationError(
-                variable: "YUNZHEN_QUEUE_HARD_LIMIT_MB", problem: "must be at least YUNZHEN_QUEUE_MAX_MB (\(maximumMB))"
-            )
-        }
-        retention = RetentionPolicy(
-            maximumAge: .seconds(days * 24 * 3600),
-            maximumBytes: Int64(maximumMB) << 20,
-            hardLimitBytes: Int64(hardLimitMB) << 20
-        )
+        retention = try environment.retentionPolicy()
         deployment = try DeploymentEnvironment.read(from: environment)
         let signing = try environment.requiredString(
             "YUNZHEN_AUTH_SIGNING_KEY", "the key that signs access tokens, as <kid>:<base64> (`yunzhen keys generate`)")

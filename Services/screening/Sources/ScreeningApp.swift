@@ -34,9 +34,10 @@ public func buildApplication(configuration: ScreeningConfiguration, logger: Logg
                     topic: "screening", topicDirectory: configuration.topicDirectory, policy: configuration.retention,
                     logger: logger, onAlarm: { warnings.set("queue-retention", $0) }),
                 // Registration's patients say who manages whom; its confirmed appointments open screenings, its
-                // cancellations close them: exactly once, the consumer's position committed with the change.
+                // cancellations close them: exactly once, the consumer's position committed with the change. (Named
+                // when it read appointments only: a new name would leave the old position holding the topic.)
                 QueueConsumer(
-                    name: "screening-registration", topic: "registration",
+                    name: "screening-appointments", topic: "registration",
                     topicDirectory: configuration.registrationTopicDirectory,
                     eventTypes: [
                         PatientRegistered.eventType, AppointmentConfirmed.eventType, AppointmentCancelled.eventType,

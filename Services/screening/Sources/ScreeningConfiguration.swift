@@ -21,6 +21,7 @@ public struct ScreeningConfiguration: ProcessConfiguration {
     /// Whether an entry pass lets its holder in once only (`YUNZHEN_SCREENING_SINGLE_ENTRY`, `true` or `false`,
     /// default `true`); otherwise any number of times on its day, each entry recorded.
     public var singleEntry = true
+    /// Retention of the `screening` topic (`YUNZHEN_QUEUE_*`, as every producer reads them).
     public var retention = RetentionPolicy()
 
     public init(environment: EnvironmentReader) throws(ConfigurationError) {
@@ -32,5 +33,6 @@ public struct ScreeningConfiguration: ProcessConfiguration {
         opensBefore = TimeInterval(
             try environment.integer("YUNZHEN_SCREENING_OPENS_HOURS", default: 24, in: 1...168) * 3600)
         singleEntry = try environment.boolean("YUNZHEN_SCREENING_SINGLE_ENTRY", default: true)
+        retention = try environment.retentionPolicy()
     }
 }

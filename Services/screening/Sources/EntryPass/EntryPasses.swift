@@ -111,6 +111,11 @@ struct EntryPasses: Sendable {
         else {
             let view = try Screenings.view(screeningID, in: db)!
             switch (view.status, view.result) {
+            case ("passed", _):
+                // Passed before passes existed (the answers outlive a schema change): issued now.
+                try issue(
+                    screeningID: screeningID, patientID: view.patientId, visitStart: view.visitStart, now: now, in: db)
+                return try pass(ofScreening: screeningID, now: now, in: db)
             case ("pending", _):
                 throw Problem(
                     .conflict, code: "screening-not-answered",
