@@ -10,7 +10,8 @@ extension EnvironmentReader {
         let hardLimitMB = try integer("YUNZHEN_QUEUE_HARD_LIMIT_MB", default: 20 * 1024, in: 64...(1 << 24))
         guard hardLimitMB >= maximumMB else {
             throw ConfigurationError(
-                variable: "YUNZHEN_QUEUE_HARD_LIMIT_MB", problem: "must be at least YUNZHEN_QUEUE_MAX_MB (\(maximumMB))")
+                variable: "YUNZHEN_QUEUE_HARD_LIMIT_MB", problem: "must be at least YUNZHEN_QUEUE_MAX_MB (\(maximumMB))"
+            )
         }
         return RetentionPolicy(
             maximumAge: .seconds(days * 24 * 3600), maximumBytes: Int64(maximumMB) << 20,
