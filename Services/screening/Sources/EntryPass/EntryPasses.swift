@@ -198,9 +198,15 @@ struct EntryPasses: Sendable {
     /// refused ones too (with the reason), so the hospital can see who tried what.
     func check(_ request: GateRequest, audit: RequestAudit, now: Date) async throws -> Entry {
         let gate = request.gate?.trimmingCharacters(in: .whitespacesAndNewlines)
+            .flatMap { $0.isEmpty ? nil : $0 }
         guard (gate?.count ?? 0) <= 60 else {
             throw Problem(
                 .unprocessableContent, code: "invalid-gate", detail: "`gate` names a door in at most 60 characters.")
+        }
+        guard (request.code?.count ?? 0) <= 20 else {
+            throw Problem(
+                .unprocessableContent, code: "invalid-gate-request",
+                detail: "`code` is the 8 characters under the QR code, like `K7M2-Q9XD`.")
         }
         let singleEntry = self.singleEntry
         let outcome: Result<Entry, Problem> = try await database.write { db in
