@@ -197,8 +197,8 @@ struct EntryPasses: Sendable {
     /// Checks a pass at the door and, when it holds, records the entry. Every check is recorded and audited,
     /// refused ones too (with the reason), so the hospital can see who tried what.
     func check(_ request: GateRequest, audit: RequestAudit, now: Date) async throws -> Entry {
-        let gate = request.gate?.trimmingCharacters(in: .whitespacesAndNewlines)
-            .flatMap { $0.isEmpty ? nil : $0 }
+        let trimmed = request.gate?.trimmingCharacters(in: .whitespacesAndNewlines)
+        let gate = trimmed?.isEmpty == false ? trimmed : nil
         guard (gate?.count ?? 0) <= 60 else {
             throw Problem(
                 .unprocessableContent, code: "invalid-gate", detail: "`gate` names a door in at most 60 characters.")
