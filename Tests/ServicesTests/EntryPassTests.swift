@@ -69,6 +69,8 @@ import YunzhenContracts
                 try await fixture.send(.post, Self.gatePath, gate, ["code": typed]).1["code"] as? String
                     == "pass-already-used")
             #expect(try await fixture.send(.post, Self.gatePath, gate, ["code": "ZZZZ-ZZZZ"]).0 == .notFound)
+            let long = try await fixture.send(.post, Self.gatePath, gate, ["code": String(repeating: "A", count: 500)])
+            #expect(long.0 == .unprocessableContent && long.1["code"] as? String == "invalid-gate-request")
             #expect(
                 try await fixture.send(.post, Self.gatePath, gate, ["code": code, "pass": token]).0
                     == .unprocessableContent)
