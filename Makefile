@@ -7,7 +7,7 @@ PYTHON_PACKAGES := pytest requests pyyaml openapi-spec-validator cryptography
 SWIFT_SOURCES := Package.swift Shared Services Tools Tests
 RUN_DATA ?= .data/run
 
-.PHONY: run test build build-tests unit e2e lint deploy-check bench bench-queue bench-booking deps test-deps clean
+.PHONY: run test build build-tests unit e2e lint deploy-check bench bench-queue bench-booking bench-gate deps test-deps clean
 
 ## Build release, load the demo data into a fresh data root, and run all six processes (Ctrl-C stops them).
 run: deps
@@ -54,6 +54,11 @@ bench-booking: deps test-deps
 	swift build -c release
 	@command -v wrk >/dev/null || $(SUDO) apt-get install -y -qq wrk
 	python3 Tests/Benchmarks/booking_bench.py
+
+## Entry passes checked per second at the door through the edge, against the disk's fsync rate.
+bench-gate: deps test-deps
+	swift build -c release
+	python3 Tests/Benchmarks/gate_bench.py
 
 deps:
 	@missing=""; for package in $(SYSTEM_PACKAGES); do \
