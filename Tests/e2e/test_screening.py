@@ -64,6 +64,8 @@ def test_anyone_reads_the_articles_and_a_patient_asks_an_epidemic_question(platf
     platform.seed()
     listed = platform.get("/api/screening/articles?limit=100")
     assert listed.status_code == 200 and listed.json()["total"] == 12, listed.text
+    # Newest first, and the seed publishes the last topic first: the first topic of CLINICAL.md §7 leads.
+    assert listed.json()["articles"][0]["title"].startswith("发热了"), listed.json()["articles"][0]
     found = platform.get("/api/screening/articles", params={"q": "粒缺"}).json()["articles"]
     assert found and all("html" not in article for article in found)
     article = platform.get(f"/api/screening/articles/{found[0]['id']}").json()

@@ -173,7 +173,8 @@ struct Seeder {
     /// The 科普 articles `NN-*.md` in `folder`, each published unless one with its title exists already.
     private func loadArticles(_ folder: URL) async throws -> String {
         let files = try FileManager.default.contentsOfDirectory(atPath: folder.path)
-            .filter { $0.hasSuffix(".md") && $0.first?.isNumber == true }.sorted()
+            // Last file first: the list shows the newest first, so article 01 leads it.
+            .filter { $0.hasSuffix(".md") && $0.first?.isNumber == true }.sorted(by: >)
         let existing = try decode(
             ArticleTitles.self,
             try await send("GET", "screening/articles?limit=100&withdrawn=include", expect: [200], what: "articles"))
