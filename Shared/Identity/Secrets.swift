@@ -7,12 +7,32 @@ public enum Secrets {
     /// `bytes` random bytes from the system's cryptographic generator, as lower-case hex.
     public static func randomHex(bytes: Int) -> String {
         var generator = SystemRandomNumberGenerator()
-        return (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+        return hex((0..<bytes).map { _ in UInt8.random(in: 0...255, using: &generator) })
     }
 
     /// The hex SHA-256 of `<salt>:<value>`: how short-lived codes and high-entropy secrets are stored.
     public static func saltedSHA256(_ value: String, salt: String) -> String {
-        SHA256.hash(data: Array("\(salt):\(value)".utf8)).map { String(format: "%02x", $0) }.joined()
+        hex(SHA256.hash(data: Array("\(salt):\(value)".utf8)))
+    }
+
+    /// Lower-case hex, two digits a byte.
+    public static func hex(_ bytes: some Sequence<UInt8>) -> String {
+        bytes.map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The bytes of lower-case or upper-case hex; nil for an odd length or a character that is not a hex digit.
+    public static func bytes(hex text: String) -> [UInt8]? {
+        let digits = Array(text.utf8)
+        guard digits.count.isMultiple(of: 2) else { return nil }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(digits.count / 2)
+        for index in stride(from: 0, to: digits.count, by: 2) {
+            guard let byte = UInt8(String(decoding: digits[index..<index + 2], as: UTF8.self), radix: 16) else {
+                return nil
+            }
+            bytes.append(byte)
+        }
+        return bytes
     }
 
     /// Compares without stopping at the first difference, so response time does not reveal how much matched.

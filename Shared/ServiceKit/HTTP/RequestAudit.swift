@@ -30,6 +30,14 @@ public struct RequestAudit: Sendable {
                 breakGlassReason: breakGlassReason),
             in: db)
     }
+
+    /// Records the read of each item of a list the caller is shown (each is one patient's data), in the
+    /// transaction that read them.
+    public func recordReads<Item>(
+        _ resourceType: String, of items: [Item], id: (Item) -> String, patient: (Item) -> String, in db: Database
+    ) throws {
+        for item in items { try record(.read, resourceType, id: id(item), patient: patient(item), in: db) }
+    }
 }
 
 extension ServiceRequestContext {

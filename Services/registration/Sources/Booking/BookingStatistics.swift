@@ -11,8 +11,6 @@ struct BookingStatistics: Sendable {
     let database: any DatabaseWriter
     /// The hospital's own province (`YUNZHEN_HOSPITAL_PROVINCE`, default 北京); everyone else is out of province.
     let province: String
-    let calendar = HospitalCalendar.shared
-
     struct Day: ResponseEncodable, Equatable, Sendable {
         var date: String
         var booked = 0
@@ -64,15 +62,7 @@ struct BookingStatistics: Sendable {
         var totals: Day
     }
 
-    func report(from: String, to: String) async throws -> Report {
-        guard let start = calendar.midnight(of: from) else {
-            throw Problem(.badRequest, code: "invalid-query", detail: "`from` must be a date YYYY-MM-DD.")
-        }
-        guard let end = calendar.midnight(of: to), end >= start, end.timeIntervalSince(start) <= 366 * 86400 else {
-            throw Problem(
-                .badRequest, code: "invalid-query",
-                detail: "`to` must be a date YYYY-MM-DD from `from` to a year after.")
-        }
+    func report(_ range: StatisticsRange) async throws -> Report {
         // Stored times are UTC; the modifier gives the Beijing date.
         let local = HospitalCalendar.sqliteModifier
         let rows = try await database.read { db in
@@ -94,7 +84,7 @@ struct BookingStatistics: Sendable {
                     FROM appointment WHERE appointment.status = 'no-show'
                       AND date(appointment.finished_at, \(local)) BETWEEN ?1 AND ?2
                     """,
-                arguments: [from, to])
+                arguments: [range.from, range.to])
         }
         var days: [String: Day] = [:]
         for row in rows {
@@ -112,16 +102,8 @@ struct BookingStatistics: Sendable {
             }
             days[date] = day
         }
-        var series: [Day] = []
-        var totals = Day(date: "\(from)/\(to)")
-        var date = from
-        while date <= to {
-            let day = days[date] ?? Day(date: date)
-            series.append(day)
-            totals.add(day)
-            guard let next = calendar.date(date, plusDays: 1) else { break }
-            date = next
-        }
-        return Report(from: from, to: to, hospitalProvince: province, days: series, totals: totals)
+        let (series, totals) = range.series(days, empty: { Day(date: $0) }, adding: { $0.add($1) })
+        return Report(
+            from: range.from, to: range.to, hospitalProvince: province, days: series, totals: totals)
     }
 }

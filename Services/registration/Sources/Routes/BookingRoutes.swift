@@ -54,11 +54,9 @@ struct BookingRoutes {
             .get("bookings") { request, context -> BookingStatistics.Report in
                 _ = try context.requireRole(.admin)
                 let query = request.uri.queryParameters
-                let today = HospitalCalendar.shared.date(of: setup.clock())
-                let to = query["to"].map(String.init) ?? today
-                let from = query["from"].map(String.init) ?? HospitalCalendar.shared.date(to, plusDays: -29) ?? to
-                return try await BookingStatistics(database: database, province: setup.province)
-                    .report(from: from, to: to)
+                let range = try StatisticsRange(
+                    from: query["from"].map(String.init), to: query["to"].map(String.init), now: setup.clock())
+                return try await BookingStatistics(database: database, province: setup.province).report(range)
             }
         router.post("payments/notify") { request, context -> Acknowledgement in
             let body = Array(buffer: try await request.body.collect(upTo: 64 * 1024))
@@ -173,10 +171,8 @@ struct BookingRoutes {
                 let appointments = self.appointments
                 return try await database.write { db in
                     let list = try appointments.list(account: principal.subject, in: db)
-                    let audit = context.audit(principal)
-                    for view in list {
-                        try audit.record(.read, "appointment", id: view.id, patient: view.patientId, in: db)
-                    }
+                    try context.audit(principal).recordReads(
+                        "appointment", of: list, id: \.id, patient: \.patientId, in: db)
                     return AppointmentList(appointments: list)
                 }
             }

@@ -85,20 +85,21 @@ struct EntryPasses: Sendable {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
-                token.passIDString, screeningID, patientID, visitDate, hex(key.id), validFrom, expiresAt, code, now,
+                token.passIDString, screeningID, patientID, visitDate, Secrets.hex(key.id), validFrom, expiresAt, code,
+                now,
             ])
     }
 
     /// The newest signing key, made on first use: 256 random bits that never leave this database.
     private static func signingKey(in db: Database, now: Date) throws -> (id: [UInt8], key: SymmetricKey) {
         if let row = try Row.fetchOne(db, sql: "SELECT id, secret FROM pass_key ORDER BY created_at DESC LIMIT 1") {
-            return (unhex(row["id"]), SymmetricKey(data: row["secret"] as Data))
+            return (Secrets.bytes(hex: row["id"])!, SymmetricKey(data: row["secret"] as Data))
         }
         let id = (0..<4).map { _ in UInt8.random(in: 0...255) }
         let key = SymmetricKey(size: .bits256)
         try db.execute(
             sql: "INSERT INTO pass_key (id, secret, created_at) VALUES (?, ?, ?)",
-            arguments: [hex(id), key.withUnsafeBytes { Data($0) }, now])
+            arguments: [Secrets.hex(id), key.withUnsafeBytes { Data($0) }, now])
         return (id, key)
     }
 
@@ -137,12 +138,10 @@ struct EntryPasses: Sendable {
 
     private static func view(_ row: Row, now: Date, in db: Database) throws -> PassView {
         let id: String = row["id"]
-        let entries = try Date.fetchAll(
-            db, sql: "SELECT checked_at FROM gate_check WHERE pass_id = ? AND result = 'entered' ORDER BY id",
-            arguments: [id])
+        let entries = try entries(of: id, in: db)
         let key = try Data.fetchOne(db, sql: "SELECT secret FROM pass_key WHERE id = ?", arguments: [row["key_id"]])!
         let token = PassToken(
-            keyID: unhex(row["key_id"]), passID: unhex(String(id.dropFirst("pass_".count))),
+            keyID: Secrets.bytes(hex: row["key_id"])!, passID: Secrets.bytes(hex: String(id.dropFirst("pass_".count)))!,
             validFrom: row["valid_from"], expiresAt: row["expires_at"], patientID: row["patient_id"]
         ).signed(with: SymmetricKey(data: key))
         let qr = try! QRCode(encoding: token, errorCorrection: .medium)  // a pass is ~110 characters: version 5
@@ -220,9 +219,7 @@ struct EntryPasses: Sendable {
             }
             let passID: String = found["id"]
             let patient: String = found["patient_id"]
-            let entries = try Date.fetchAll(
-                db, sql: "SELECT checked_at FROM gate_check WHERE pass_id = ? AND result = 'entered' ORDER BY id",
-                arguments: [passID])
+            let entries = try Self.entries(of: passID, in: db)
             let refusal: Problem? =
                 if now < found["valid_from"] as Date {
                     Problem(
@@ -272,7 +269,7 @@ struct EntryPasses: Sendable {
             let verified: PassToken
             do {
                 verified = try PassToken.verify(token) { id in
-                    keys.first { unhex($0["id"]) == id }.map { SymmetricKey(data: $0["secret"] as Data) }
+                    keys.first { Secrets.bytes(hex: $0["id"]) == id }.map { SymmetricKey(data: $0["secret"] as Data) }
                 }
             } catch {
                 return .failure(
@@ -303,6 +300,13 @@ struct EntryPasses: Sendable {
                     .unprocessableContent, code: "invalid-gate-request",
                     detail: "Send either `pass` (the scanned QR code) or `code` (the 8 characters), not both."))
         }
+    }
+
+    /// When pass `id` let its holder in, first entry first.
+    private static func entries(of id: String, in db: Database) throws -> [Date] {
+        try Date.fetchAll(
+            db, sql: "SELECT checked_at FROM gate_check WHERE pass_id = ? AND result = 'entered' ORDER BY id",
+            arguments: [id])
     }
 
     private static func invalidPass(_ detail: String) -> Problem {
@@ -344,14 +348,5 @@ struct EntryPasses: Sendable {
                 default: character
                 }
             })
-    }
-
-    static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
-
-    static func unhex(_ text: String) -> [UInt8] {
-        stride(from: 0, to: text.count, by: 2).compactMap { offset in
-            let start = text.index(text.startIndex, offsetBy: offset)
-            return UInt8(text[start..<text.index(start, offsetBy: 2)], radix: 16)
-        }
     }
 }

@@ -27,7 +27,7 @@ struct PassToken: Equatable, Sendable {
     }
 
     /// The printable pass id: the 10 random bytes in lower-case hex after `pass_`.
-    var passIDString: String { "pass_" + passID.map { String(format: "%02x", $0) }.joined() }
+    var passIDString: String { "pass_" + Secrets.hex(passID) }
 
     func signed(with key: SymmetricKey) -> String {
         let fields = self.fields

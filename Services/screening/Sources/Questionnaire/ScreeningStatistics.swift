@@ -25,6 +25,16 @@ struct ScreeningStatistics: Sendable {
 
         var passRate: Double { answered == 0 ? 0 : Double(passed) / Double(answered) }
 
+        mutating func add(_ other: Day) {
+            answered += other.answered
+            passed += other.passed
+            byRule.merge(other.byRule, uniquingKeysWith: +)
+            byOutcome.merge(other.byOutcome, uniquingKeysWith: +)
+            entered += other.entered
+            refusedAtGate += other.refusedAtGate
+            epidemicQuestions += other.epidemicQuestions
+        }
+
         enum CodingKeys: String, CodingKey {
             case date, answered, passed, byRule, byOutcome, passRate, entered, refusedAtGate, epidemicQuestions
         }
@@ -51,17 +61,7 @@ struct ScreeningStatistics: Sendable {
         var totals: Day
     }
 
-    let calendar = HospitalCalendar.shared
-
-    func report(from: String, to: String) async throws -> Report {
-        guard let start = calendar.midnight(of: from) else {
-            throw Problem(.badRequest, code: "invalid-query", detail: "`from` must be a date YYYY-MM-DD.")
-        }
-        guard let end = calendar.midnight(of: to), end >= start, end.timeIntervalSince(start) <= 366 * 86400 else {
-            throw Problem(
-                .badRequest, code: "invalid-query",
-                detail: "`to` must be a date YYYY-MM-DD from `from` to a year after.")
-        }
+    func report(_ range: StatisticsRange) async throws -> Report {
         let (answers, checks, questions) = try await database.read { db in
             let day = { (column: String) in "date(\(column), \(HospitalCalendar.sqliteModifier))" }
             return (
@@ -69,21 +69,21 @@ struct ScreeningStatistics: Sendable {
                     db,
                     sql:
                         "SELECT \(day("submitted_at")) AS day, rule_id, outcome FROM screening_answer WHERE day BETWEEN ? AND ?",
-                    arguments: [from, to]),
+                    arguments: [range.from, range.to]),
                 try Row.fetchAll(
                     db,
                     sql: """
                         SELECT \(day("checked_at")) AS day, result = 'entered' AS entered, count(*) AS count
                         FROM gate_check WHERE day BETWEEN ? AND ? GROUP BY 1, 2
                         """,
-                    arguments: [from, to]),
+                    arguments: [range.from, range.to]),
                 try Row.fetchAll(
                     db,
                     sql: """
                         SELECT \(day("opened_at")) AS day, count(*) AS count
                         FROM epidemic_consultation WHERE day BETWEEN ? AND ? GROUP BY 1
                         """,
-                    arguments: [from, to])
+                    arguments: [range.from, range.to])
             )
         }
         var days: [String: Day] = [:]
@@ -108,22 +108,7 @@ struct ScreeningStatistics: Sendable {
             }
         }
         for row in questions { update(row["day"]) { $0.epidemicQuestions += row["count"] } }
-        var series: [Day] = []
-        var totals = Day(date: "\(from)/\(to)")
-        var date = from
-        while date <= to {
-            let day = days[date] ?? Day(date: date)
-            series.append(day)
-            totals.answered += day.answered
-            totals.passed += day.passed
-            totals.byRule.merge(day.byRule, uniquingKeysWith: +)
-            totals.byOutcome.merge(day.byOutcome, uniquingKeysWith: +)
-            totals.entered += day.entered
-            totals.refusedAtGate += day.refusedAtGate
-            totals.epidemicQuestions += day.epidemicQuestions
-            guard let next = calendar.date(date, plusDays: 1) else { break }
-            date = next
-        }
-        return Report(from: from, to: to, days: series, totals: totals)
+        let (series, totals) = range.series(days, empty: { Day(date: $0) }, adding: { $0.add($1) })
+        return Report(from: range.from, to: range.to, days: series, totals: totals)
     }
 }

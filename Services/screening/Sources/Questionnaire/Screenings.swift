@@ -65,7 +65,7 @@ struct Screenings: Sendable {
                 detail: problems.joined(separator: "; ") + ".")
         }
         let content = try Self.encoder.encode(questionnaire)
-        let checksum = SHA256.hash(data: content).map { String(format: "%02x", $0) }.joined()
+        let checksum = Secrets.hex(SHA256.hash(data: content))
         return try await database.write { db in
             if let existing = try Int.fetchOne(
                 db, sql: "SELECT version FROM questionnaire WHERE checksum = ?", arguments: [checksum])

@@ -31,10 +31,8 @@ struct EpidemicConsultationRoutes {
             let doctor = try context.requireRole(.doctor)
             return try await database.write { db in
                 let waiting = try Consultations.waiting(in: db)
-                let audit = context.audit(doctor)
-                for view in waiting {
-                    try audit.record(.read, "epidemic-consultation", id: view.id, patient: view.patientId, in: db)
-                }
+                try context.audit(doctor).recordReads(
+                    "epidemic-consultation", of: waiting, id: \.id, patient: \.patientId, in: db)
                 return Consultations.ConsultationList(consultations: waiting)
             }
         }
@@ -58,10 +56,8 @@ struct EpidemicConsultationRoutes {
                 let principal = try context.requireRole(.patient)
                 return try await database.write { db in
                     let list = try Consultations.list(account: principal.subject, in: db)
-                    let audit = context.audit(principal)
-                    for view in list {
-                        try audit.record(.read, "epidemic-consultation", id: view.id, patient: view.patientId, in: db)
-                    }
+                    try context.audit(principal).recordReads(
+                        "epidemic-consultation", of: list, id: \.id, patient: \.patientId, in: db)
                     return Consultations.ConsultationList(consultations: list)
                 }
             }

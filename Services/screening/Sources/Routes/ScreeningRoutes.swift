@@ -32,9 +32,9 @@ struct ScreeningRoutes {
             .get("screenings") { request, context -> ScreeningStatistics.Report in
                 _ = try context.requireRole(.admin)
                 let query = request.uri.queryParameters
-                let to = query["to"].map(String.init) ?? HospitalCalendar.shared.date(of: clock())
-                let from = query["from"].map(String.init) ?? HospitalCalendar.shared.date(to, plusDays: -29) ?? to
-                return try await ScreeningStatistics(database: screenings.database).report(from: from, to: to)
+                let range = try StatisticsRange(
+                    from: query["from"].map(String.init), to: query["to"].map(String.init), now: clock())
+                return try await ScreeningStatistics(database: screenings.database).report(range)
             }
         router.group("questionnaires").add(middleware: AuthenticationMiddleware(verifier: verifier))
             .get("current") { _, context -> Screenings.Published in
@@ -47,10 +47,8 @@ struct ScreeningRoutes {
                 let screenings = self.screenings
                 return try await screenings.database.write { db in
                     let list = try screenings.list(account: principal.subject, in: db)
-                    let audit = context.audit(principal)
-                    for view in list {
-                        try audit.record(.read, "screening", id: view.id, patient: view.patientId, in: db)
-                    }
+                    try context.audit(principal).recordReads(
+                        "screening", of: list, id: \.id, patient: \.patientId, in: db)
                     return ScreeningList(screenings: list)
                 }
             }
